@@ -1,0 +1,3 @@
+from amlite.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ARM management plane: subscriptions, resource groups, providers, api-versions, async operations."""

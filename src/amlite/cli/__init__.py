@@ -1,0 +1,1 @@
+"""The ``amlite`` command: serve, and administration of the same store the server uses."""

@@ -1,0 +1,18 @@
+"""What the running server holds: settings, the store, the token service, the operation runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amlite.arm.operations import OperationRunner
+from amlite.db.engine import Database
+from amlite.identity.tokens import TokenService
+from amlite.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    operations: OperationRunner

@@ -1,0 +1,1 @@
+"""Persistence: engine and sessions, the ORM base, and Alembic migrations (SQLite and PostgreSQL)."""

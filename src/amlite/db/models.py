@@ -1,0 +1,7 @@
+"""Imports every service area's tables so that ``metadata`` describes the whole schema."""
+
+from amlite.arm import tables as _arm_tables  # noqa: F401
+from amlite.db.base import Base
+from amlite.identity import tables as _identity_tables  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,79 @@
+"""create_app(settings): the store, the token service, routers, error handlers and background work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+
+from amlite import __version__
+from amlite.arm import api as arm_api
+from amlite.arm import service as arm_service
+from amlite.arm.operations import OperationRunner
+from amlite.context import AppContext
+from amlite.db.engine import Database
+from amlite.db.migrate import upgrade
+from amlite.identity import api as identity_api
+from amlite.identity.auth import authenticate
+from amlite.identity.keys import KeyRing
+from amlite.identity.tokens import TokenService
+from amlite.settings import Settings
+from amlite.web.errors import install_error_handlers
+from amlite.web.middleware import RequestIdMiddleware
+from amlite.web.responses import json_response
+from amlite.web.routing import CanonicalPathMiddleware, PathCanonicalizer
+
+# Routes that answer without a token: the API itself says so (Azure AD, discovery, health).
+PUBLIC_ROUTERS = (identity_api.router,)
+AUTHENTICATED_ROUTERS = (arm_api.router,)
+
+
+def build_context(settings: Settings) -> AppContext:
+    db = Database(settings.resolved_database_url)
+    upgrade(db.engine)
+    with db.session() as session:
+        keyring = KeyRing.load(session)
+    tokens = TokenService(keyring, settings.base_url, settings.token_lifetime_seconds,
+                          settings.token_clock_skew_seconds)
+    operations = OperationRunner(db)
+    operations.register("resourceGroups/delete", arm_service.delete_resource_group)
+    return AppContext(settings=settings, db=db, tokens=tokens, operations=operations)
+
+
+def route_templates(app: FastAPI) -> list[str]:
+    """Every route's path template, the included routers' as well."""
+    routers = (*PUBLIC_ROUTERS, *AUTHENTICATED_ROUTERS)
+    own = [route.path for route in app.router.routes if hasattr(route, "path")]
+    return own + [route.path for router in routers for route in router.routes]
+
+
+def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI:
+    context = context or build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        context.operations.resume_unfinished()
+        yield
+        context.operations.shutdown()
+        context.db.dispose()
+
+    app = FastAPI(title="amlite", version=__version__, lifespan=lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.context = context
+    app.router.redirect_slashes = False
+
+    @app.get("/health", operation_id="Health_Get", tags=["health"])
+    def health():
+        return json_response({"status": "ok", "version": __version__})
+
+    @app.get("/openapi.json", operation_id="OpenApi_Get", tags=["health"], dependencies=[Depends(authenticate)])
+    def openapi(request: Request):
+        return json_response(request.app.openapi())
+
+    for router in (*PUBLIC_ROUTERS, *AUTHENTICATED_ROUTERS):
+        app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(CanonicalPathMiddleware, canonicalizer=PathCanonicalizer(route_templates(app)))
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,45 @@
+"""One settings object for the server and the CLI (environment variables prefixed ``AMLITE_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AMLITE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".amlite")
+    database_url: str | None = None
+    public_url: str | None = None
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    token_lifetime_seconds: int = 3599
+    token_clock_skew_seconds: int = 300
+    page_size: int = 100
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls or self.tls_cert is not None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'amlite.db').as_posix()}"
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients reach the server at; every link amlite hands out starts with it."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_enabled else "http"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"

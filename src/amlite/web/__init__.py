@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every service area: errors, request ids, routing, bodies, dependencies."""

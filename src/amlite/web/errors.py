@@ -1,0 +1,69 @@
+"""The one error renderer: an ``AmliteError`` becomes the envelope of the API family it happened in."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from amlite.errors import AmliteError, InvalidRequestContent, MethodNotAllowed, NotFound, OAuthError
+
+
+def arm_body(error: AmliteError) -> dict[str, Any]:
+    """``{"error": {"code", "message", "target"?, "details"?}}`` (ARM and MachineLearningServiceError)."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.target is not None:
+        body["target"] = error.target
+    if error.details is not None:
+        body["details"] = error.details
+    return {"error": body}
+
+
+def oauth_body(error: OAuthError) -> dict[str, Any]:
+    """The token endpoint's form (RFC 6749 §5.2, with Azure AD's extra members)."""
+    return {
+        "error": error.code,
+        "error_description": error.message,
+        "error_codes": [error.aadsts],
+        "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
+        "trace_id": str(uuid.uuid4()),
+        "correlation_id": str(uuid.uuid4()),
+    }
+
+
+def render_error(path: str, error: AmliteError) -> JSONResponse:
+    body = oauth_body(error) if isinstance(error, OAuthError) else arm_body(error)
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_amlite_error(request: Request, exc: AmliteError) -> JSONResponse:
+        return render_error(request.url.path, exc)
+
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            error: AmliteError = MethodNotAllowed(
+                f"The requested resource does not support http method '{request.method}'.",
+                headers=dict(exc.headers or {}),
+            )
+        elif exc.status_code == 404:
+            error = NotFound(f"No route matches '{request.method} {request.url.path}'.", code="NotFound")
+        else:
+            error = AmliteError(str(exc.detail), code="HttpError")
+            error.status = exc.status_code
+        return render_error(request.url.path, error)
+
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"'{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
+        )
+        return render_error(request.url.path, InvalidRequestContent(f"The request was invalid: {problems}."))
+
+    app.add_exception_handler(AmliteError, on_amlite_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -1,0 +1,44 @@
+"""Fixtures: the real server on a free port, on SQLite always and on PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.server import Backend, Server
+
+POSTGRES_URL = os.environ.get("AMLITE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        yield Backend.sqlite()
+        return
+    if not POSTGRES_URL:
+        pytest.skip("AMLITE_TEST_POSTGRES_URL is not set")
+    created = Backend.postgresql(POSTGRES_URL)
+    yield created
+    created.drop()
+
+
+@pytest.fixture(scope="session")
+def server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp(f"amlite-{backend.name}"), backend).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def subscription(server: Server) -> str:
+    return server.credentials["subscriptionId"]
+
+
+@pytest.fixture
+def arm(server: Server) -> Iterator[httpx.Client]:
+    """A client holding an Owner token for the bootstrap subscription."""
+    with server.client() as client:
+        yield client
