@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 
 from amlite import __version__
 from amlite.arm import api as arm_api
@@ -41,11 +42,10 @@ def build_context(settings: Settings) -> AppContext:
     return AppContext(settings=settings, db=db, tokens=tokens, operations=operations)
 
 
-def route_templates(app: FastAPI) -> list[str]:
-    """Every route's path template, the included routers' as well."""
-    routers = (*PUBLIC_ROUTERS, *AUTHENTICATED_ROUTERS)
-    own = [route.path for route in app.router.routes if hasattr(route, "path")]
-    return own + [route.path for router in routers for route in router.routes]
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route the app serves, the included routers' as well."""
+    own = [route for route in app.router.routes if isinstance(route, APIRoute)]
+    return own + [route for router in (*PUBLIC_ROUTERS, *AUTHENTICATED_ROUTERS) for route in router.routes]
 
 
 def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI:
@@ -74,6 +74,6 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     for router in (*PUBLIC_ROUTERS, *AUTHENTICATED_ROUTERS):
         app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(CanonicalPathMiddleware, canonicalizer=PathCanonicalizer(route_templates(app)))
+    app.add_middleware(CanonicalPathMiddleware, canonicalizer=PathCanonicalizer(route.path for route in api_routes(app)))
     app.add_middleware(RequestIdMiddleware)
     return app
