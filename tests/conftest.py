@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server import Backend, Server
+from tests.server import SPECS, Backend, Server
 
 POSTGRES_URL = os.environ.get("AMLITE_TEST_POSTGRES_URL")
 
@@ -42,3 +42,13 @@ def arm(server: Server) -> Iterator[httpx.Client]:
     """A client holding an Owner token for the bootstrap subscription."""
     with server.client() as client:
         yield client
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How much of the swagger specs' surface the suite exercised (and so validated)."""
+    covered = sorted(SPECS.covered)
+    terminalreporter.write_line(
+        f"swagger operations exercised and schema-validated: {len(covered)} of {len(SPECS.operations)}"
+    )
+    for spec, operation in covered:
+        terminalreporter.write_line(f"  {spec}: {operation}")

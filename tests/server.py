@@ -16,7 +16,11 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.spec import SpecValidator
+
 MANAGEMENT = "https://management.azure.com/"
+# Validates every response of a test client whose operation the swagger specs describe.
+SPECS = SpecValidator()
 
 
 def free_port() -> int:
@@ -139,4 +143,5 @@ class Server:
     def client(self, credentials: dict | None = None, token: str | None = None) -> httpx.Client:
         token = token or self.token(credentials)
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30,
-                            verify=str(self.ca_file) if self.tls else True)
+                            verify=str(self.ca_file) if self.tls else True,
+                            event_hooks={"response": [SPECS.check]})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from amlite.arm.operations import OperationRunner
 from amlite.db.engine import Database
 from amlite.identity.tokens import TokenService
+from amlite.secrets import SecretBox
 from amlite.settings import Settings
 
 
@@ -16,3 +17,4 @@ class AppContext:
     db: Database
     tokens: TokenService
     operations: OperationRunner
+    secrets: SecretBox

@@ -13,21 +13,28 @@ from amlite.arm import api as arm_api
 from amlite.arm import service as arm_service
 from amlite.arm.operations import OperationRunner
 from amlite.context import AppContext
+from amlite.dependents import api as dependents_api
 from amlite.db.engine import Database
 from amlite.db.migrate import upgrade
 from amlite.identity import api as identity_api
 from amlite.identity.auth import authenticate
 from amlite.identity.keys import KeyRing
 from amlite.identity.tokens import TokenService
+from amlite.secrets import SecretBox
 from amlite.settings import Settings
 from amlite.web.errors import install_error_handlers
 from amlite.web.middleware import RequestIdMiddleware
 from amlite.web.responses import json_response
+from amlite.workspaces import api as workspaces_api
+from amlite.workspaces import compute_api, compute_service
+from amlite.workspaces import discovery
+from amlite.workspaces import service as workspaces_service
 from amlite.web.routing import CanonicalPathMiddleware, PathCanonicalizer
 
 # Routes that answer without a token: the API itself says so (Azure AD, discovery, health).
-PUBLIC_ROUTERS = (identity_api.router,)
-AUTHENTICATED_ROUTERS = (arm_api.router,)
+PUBLIC_ROUTERS = (identity_api.router, discovery.router)
+# Order matters: the generic dependent-resource routes come last, after the providers with literal paths.
+AUTHENTICATED_ROUTERS = (arm_api.router, workspaces_api.router, compute_api.router, dependents_api.router)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -39,7 +46,12 @@ def build_context(settings: Settings) -> AppContext:
                           settings.token_clock_skew_seconds)
     operations = OperationRunner(db)
     operations.register("resourceGroups/delete", arm_service.delete_resource_group)
-    return AppContext(settings=settings, db=db, tokens=tokens, operations=operations)
+    operations.register("workspaces/create", workspaces_service.provision_workspace)
+    operations.register("workspaces/delete", workspaces_service.delete_workspace)
+    operations.register("computes/create", compute_service.provision_compute)
+    operations.register("computes/delete", compute_service.delete_compute)
+    secrets = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+    return AppContext(settings=settings, db=db, tokens=tokens, operations=operations, secrets=secrets)
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     token_lifetime_seconds: int = 3599
     token_clock_skew_seconds: int = 300
     page_size: int = 100
+    secret_key: str | None = None
 
     @property
     def tls_enabled(self) -> bool:

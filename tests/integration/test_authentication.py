@@ -15,10 +15,10 @@ from amlite.settings import Settings
 from tests.forge import forge_token
 from tests.server import Server
 
-# The only operations the API itself leaves open: Azure AD's token service, its metadata, health.
+# The only operations the API itself leaves open: Azure AD's token service and metadata, discovery, health.
 PUBLIC_OPERATIONS = {
     "Token_V1", "Token_V2", "OpenIdConfiguration_V1", "OpenIdConfiguration_V2", "Jwks_V1", "Jwks_V2",
-    "Health_Get",
+    "Health_Get", "Discovery_Get",
 }
 
 

@@ -11,6 +11,7 @@ from amlite.arm.catalog import PROVIDERS
 from amlite.arm.ids import provider_id, resource_group_id, subscription_id
 from amlite.arm.operations import polling_headers, status_document
 from amlite.arm.schemas import (
+    MoveResourcesRequest,
     ResourceGroupPatch,
     ResourceGroupPut,
     provider_json,
@@ -22,7 +23,7 @@ from amlite.errors import NotFound
 from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
 from amlite.web.body import body_of
-from amlite.web.deps import app_context, db_session
+from amlite.web.deps import DB, app_context
 from amlite.web.responses import json_response, next_link
 
 router = APIRouter(dependencies=[Depends(authenticate)])
@@ -39,7 +40,7 @@ PROVIDER = PROVIDERS_PATH + "/{resourceProviderNamespace}"
 
 @router.get(SUBSCRIPTIONS, operation_id="Subscriptions_List",
             dependencies=[api_version(RESOURCES, "subscriptions")])
-def list_subscriptions(authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+def list_subscriptions(authz: Authorizer = Depends(authenticate), session: Session = DB):
     items = [subscription_json(s) for s in service.visible_subscriptions(session, authz)]
     return json_response({"value": items, "count": {"type": "Total", "value": len(items)}})
 
@@ -47,7 +48,7 @@ def list_subscriptions(authz: Authorizer = Depends(authenticate), session: Sessi
 @router.get(SUBSCRIPTION, operation_id="Subscriptions_Get",
             dependencies=[api_version(RESOURCES, "subscriptions")])
 def get_subscription(subscriptionId: str, authz: Authorizer = Depends(authenticate),
-                     session: Session = Depends(db_session)):
+                     session: Session = DB):
     return json_response(subscription_json(service.get_subscription(session, authz, subscriptionId)))
 
 
@@ -60,7 +61,7 @@ def list_resource_groups(
     request: Request, subscriptionId: str,
     top: int | None = Query(default=None, alias="$top", ge=1),
     skiptoken: str | None = Query(default=None, alias="$skiptoken"),
-    authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session),
+    authz: Authorizer = Depends(authenticate), session: Session = DB,
 ):
     settings = app_context(request).settings
     subscription = service.get_subscription(session, authz, subscriptionId)
@@ -77,7 +78,7 @@ def list_resource_groups(
             dependencies=[api_version(RESOURCES, "resourceGroups")])
 def put_resource_group(subscriptionId: str, resourceGroupName: str,
                        body: ResourceGroupPut = body_of(ResourceGroupPut),
-                       authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                       authz: Authorizer = Depends(authenticate), session: Session = DB):
     name = resourceGroupName
     subscription = service.get_subscription(session, authz, subscriptionId)
     authz.check(f"{RG_ACTION}/write", resource_group_id(subscription.id, name))
@@ -88,7 +89,7 @@ def put_resource_group(subscriptionId: str, resourceGroupName: str,
 @router.get(RESOURCE_GROUP, operation_id="ResourceGroups_Get",
             dependencies=[api_version(RESOURCES, "resourceGroups")])
 def get_resource_group(subscriptionId: str, resourceGroupName: str,
-                       authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                       authz: Authorizer = Depends(authenticate), session: Session = DB):
     subscription = service.get_subscription(session, authz, subscriptionId)
     authz.check(f"{RG_ACTION}/read", resource_group_id(subscription.id, resourceGroupName))
     return json_response(resource_group_json(service.get_resource_group(session, subscription.id, resourceGroupName)))
@@ -97,7 +98,7 @@ def get_resource_group(subscriptionId: str, resourceGroupName: str,
 @router.head(RESOURCE_GROUP, operation_id="ResourceGroups_CheckExistence",
              dependencies=[api_version(RESOURCES, "resourceGroups")])
 def check_resource_group(subscriptionId: str, resourceGroupName: str,
-                         authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                         authz: Authorizer = Depends(authenticate), session: Session = DB):
     subscription = service.get_subscription(session, authz, subscriptionId)
     authz.check(f"{RG_ACTION}/read", resource_group_id(subscription.id, resourceGroupName))
     exists = service.find_resource_group(session, subscription.id, resourceGroupName) is not None
@@ -108,7 +109,7 @@ def check_resource_group(subscriptionId: str, resourceGroupName: str,
               dependencies=[api_version(RESOURCES, "resourceGroups")])
 def patch_resource_group(subscriptionId: str, resourceGroupName: str,
                          body: ResourceGroupPatch = body_of(ResourceGroupPatch),
-                         authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                         authz: Authorizer = Depends(authenticate), session: Session = DB):
     name = resourceGroupName
     subscription = service.get_subscription(session, authz, subscriptionId)
     authz.check(f"{RG_ACTION}/write", resource_group_id(subscription.id, name))
@@ -119,7 +120,7 @@ def patch_resource_group(subscriptionId: str, resourceGroupName: str,
 @router.delete(RESOURCE_GROUP, operation_id="ResourceGroups_Delete",
                dependencies=[api_version(RESOURCES, "resourceGroups")])
 def delete_resource_group(request: Request, subscriptionId: str, resourceGroupName: str,
-                          authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                          authz: Authorizer = Depends(authenticate), session: Session = DB):
     context = app_context(request)
     subscription = service.get_subscription(session, authz, subscriptionId)
     group_id = resource_group_id(subscription.id, resourceGroupName)
@@ -136,12 +137,25 @@ def delete_resource_group(request: Request, subscriptionId: str, resourceGroupNa
     return Response(status_code=202, headers=headers)
 
 
+@router.post(RESOURCE_GROUP + "/moveResources", operation_id="Resources_MoveResources",
+             dependencies=[api_version(RESOURCES, "resourceGroups")])
+@router.post(RESOURCE_GROUP + "/validateMoveResources", operation_id="Resources_ValidateMoveResources",
+             dependencies=[api_version(RESOURCES, "resourceGroups")])
+def move_resources(subscriptionId: str, resourceGroupName: str,
+                   body: MoveResourcesRequest = body_of(MoveResourcesRequest),
+                   authz: Authorizer = Depends(authenticate), session: Session = DB):
+    subscription = service.get_subscription(session, authz, subscriptionId)
+    authz.check(f"{RG_ACTION}/moveResources/action", resource_group_id(subscription.id, resourceGroupName))
+    service.get_resource_group(session, subscription.id, resourceGroupName)
+    raise service.refuse_move(body.resources)
+
+
 # Providers ---------------------------------------------------------------------------------
 
 
 @router.get(PROVIDERS_PATH, operation_id="Providers_List", dependencies=[api_version(RESOURCES, "providers")])
 def list_providers(subscriptionId: str, authz: Authorizer = Depends(authenticate),
-                   session: Session = Depends(db_session)):
+                   session: Session = DB):
     subscription = service.get_subscription(session, authz, subscriptionId)
     items = [
         provider_json(subscription.id, p, service.registration_state(session, subscription.id, p))
@@ -152,7 +166,7 @@ def list_providers(subscriptionId: str, authz: Authorizer = Depends(authenticate
 
 @router.get(PROVIDER, operation_id="Providers_Get", dependencies=[api_version(RESOURCES, "providers")])
 def get_provider(subscriptionId: str, resourceProviderNamespace: str,
-                 authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                 authz: Authorizer = Depends(authenticate), session: Session = DB):
     subscription = service.get_subscription(session, authz, subscriptionId)
     provider = service.provider_or_404(resourceProviderNamespace)
     state = service.registration_state(session, subscription.id, provider)
@@ -162,14 +176,14 @@ def get_provider(subscriptionId: str, resourceProviderNamespace: str,
 @router.post(PROVIDER + "/register", operation_id="Providers_Register",
              dependencies=[api_version(RESOURCES, "providers")])
 def register_provider(subscriptionId: str, resourceProviderNamespace: str,
-                      authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                      authz: Authorizer = Depends(authenticate), session: Session = DB):
     return _set_registration(session, authz, subscriptionId, resourceProviderNamespace, "register", "Registered")
 
 
 @router.post(PROVIDER + "/unregister", operation_id="Providers_Unregister",
              dependencies=[api_version(RESOURCES, "providers")])
 def unregister_provider(subscriptionId: str, resourceProviderNamespace: str,
-                        authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                        authz: Authorizer = Depends(authenticate), session: Session = DB):
     return _set_registration(session, authz, subscriptionId, resourceProviderNamespace, "unregister", "NotRegistered")
 
 
@@ -188,14 +202,14 @@ def _set_registration(session: Session, authz: Authorizer, subscription: str, na
 
 @router.get(PROVIDER + "/operationStatuses/{operationId}", operation_id="Operations_GetStatus")
 def operation_status(request: Request, subscriptionId: str, resourceProviderNamespace: str, operationId: str,
-                     authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                     authz: Authorizer = Depends(authenticate), session: Session = DB):
     operation = _operation(request, session, authz, subscriptionId, resourceProviderNamespace, operationId)
     return json_response(status_document(operation))
 
 
 @router.get(PROVIDER + "/operationResults/{operationId}", operation_id="Operations_GetResult")
 def operation_result(request: Request, subscriptionId: str, resourceProviderNamespace: str, operationId: str,
-                     authz: Authorizer = Depends(authenticate), session: Session = Depends(db_session)):
+                     authz: Authorizer = Depends(authenticate), session: Session = DB):
     operation = _operation(request, session, authz, subscriptionId, resourceProviderNamespace, operationId)
     if operation.status == "InProgress":
         return Response(status_code=202, headers={"Location": str(request.url), "Retry-After": "1"})

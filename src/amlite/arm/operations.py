@@ -22,7 +22,9 @@ from amlite.errors import AmliteError
 
 log = logging.getLogger("amlite.operations")
 
-Handler = Callable[[Session, Operation], None]
+# A handler does the work in the given session. It may return an AmliteError to end the operation
+# Failed while keeping what it wrote (e.g. a resource marked Failed); raising rolls its work back.
+Handler = Callable[[Session, Operation], AmliteError | None]
 
 
 class OperationRunner:
@@ -64,7 +66,9 @@ class OperationRunner:
                 operation = session.get(Operation, operation_id)
                 if operation is None or operation.status != "InProgress":
                     return
-                self.handlers[operation.kind](session, operation)
+                failure = self.handlers[operation.kind](session, operation)
+            if failure is not None:
+                raise failure
         except AmliteError as exc:
             error = {"code": exc.code, "message": exc.message, "status": exc.status}
         except Exception:

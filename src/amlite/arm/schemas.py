@@ -70,3 +70,8 @@ def provider_json(subscription: str, provider: Provider, state: str) -> dict[str
             for resource_type, versions in provider.resource_types.items()
         ],
     }
+
+
+class MoveResourcesRequest(WireModel):
+    resources: list[str]
+    targetResourceGroup: str

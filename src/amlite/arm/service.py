@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from amlite.arm.catalog import PROVIDERS, Provider, find_provider, normalize_region
 from amlite.arm.ids import resource_group_id
+from amlite.arm.resources import ResourceId
 from amlite.arm.schemas import ResourceGroupPatch, ResourceGroupPut
 from amlite.arm.tables import Operation, ProviderRegistration, ResourceGroup, Subscription
 from amlite.errors import BadRequest, Conflict, NotFound
@@ -213,3 +214,18 @@ def delete_resource_group(session: Session, operation: Operation) -> None:
     ).first()
     if group is not None:
         session.delete(group)
+
+
+def refuse_move(resources: list[str]) -> BadRequest:
+    """Moves between resource groups or subscriptions are not supported; the error names what was asked."""
+    types = {value: ResourceId.parse(value) for value in resources}
+    details = [
+        {"code": "ResourceMoveNotSupported", "target": value,
+         "message": f"Resources of type '{parsed.namespace}/{parsed.type}' cannot be moved." if parsed
+         else "This is not a resource id."}
+        for value, parsed in types.items()
+    ]
+    moves_workspace = any(p and p.type_key == "microsoft.machinelearningservices/workspaces" for p in types.values())
+    reason = ("Moving a Machine Learning workspace to another resource group or subscription is not supported"
+              if moves_workspace else "Moving resources to another resource group or subscription is not supported")
+    return BadRequest(f"{reason}. Nothing was moved.", code="ResourceMoveNotSupported", details=details)

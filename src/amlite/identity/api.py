@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from amlite.errors import OAuthError
 from amlite.identity import service
 from amlite.identity.tables import Tenant
-from amlite.web.deps import app_context, db_session
+from amlite.web.deps import DB, app_context
 from amlite.web.responses import json_response
 
 router = APIRouter()
@@ -70,7 +70,7 @@ def _client_credentials(request: Request, session: Session, tenant_id: str, fiel
 
 @router.post("/{tenant}/oauth2/token", operation_id="Token_V1", tags=["identity"])
 def token_v1(request: Request, tenant: str, fields: dict[str, str] = Depends(form_fields),
-             session: Session = Depends(db_session)):
+             session: Session = DB):
     _tenant(session, tenant)
     resource = _required(fields, "resource")
     issued = _client_credentials(request, session, tenant, fields, resource, "1.0")
@@ -88,7 +88,7 @@ def token_v1(request: Request, tenant: str, fields: dict[str, str] = Depends(for
 
 @router.post("/{tenant}/oauth2/v2.0/token", operation_id="Token_V2", tags=["identity"])
 def token_v2(request: Request, tenant: str, fields: dict[str, str] = Depends(form_fields),
-             session: Session = Depends(db_session)):
+             session: Session = DB):
     _tenant(session, tenant)
     scope = _required(fields, "scope")
     scopes = scope.split()
@@ -136,17 +136,17 @@ def _metadata(request: Request, session: Session, tenant_id: str, version: str) 
 
 
 @router.get("/{tenant}/v2.0/.well-known/openid-configuration", operation_id="OpenIdConfiguration_V2", tags=["identity"])
-def openid_configuration_v2(request: Request, tenant: str, session: Session = Depends(db_session)):
+def openid_configuration_v2(request: Request, tenant: str, session: Session = DB):
     return json_response(_metadata(request, session, tenant, "2.0"))
 
 
 @router.get("/{tenant}/.well-known/openid-configuration", operation_id="OpenIdConfiguration_V1", tags=["identity"])
-def openid_configuration_v1(request: Request, tenant: str, session: Session = Depends(db_session)):
+def openid_configuration_v1(request: Request, tenant: str, session: Session = DB):
     return json_response(_metadata(request, session, tenant, "1.0"))
 
 
 @router.get("/{tenant}/discovery/v2.0/keys", operation_id="Jwks_V2", tags=["identity"])
 @router.get("/{tenant}/discovery/keys", operation_id="Jwks_V1", tags=["identity"])
-def jwks(request: Request, tenant: str, session: Session = Depends(db_session)):
+def jwks(request: Request, tenant: str, session: Session = DB):
     _tenant(session, tenant)
     return json_response(app_context(request).tokens.keyring.jwks())

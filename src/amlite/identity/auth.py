@@ -11,12 +11,12 @@ from amlite.arm.tables import Subscription
 from amlite.errors import Unauthenticated
 from amlite.identity.rbac import Authorizer
 from amlite.identity.tables import Principal
-from amlite.web.deps import app_context, db_session
+from amlite.web.deps import DB, app_context
 
 _SUBSCRIPTION_IN_PATH = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
 
 
-def authenticate(request: Request, session: Session = Depends(db_session)) -> Authorizer:
+def authenticate(request: Request, session: Session = DB) -> Authorizer:
     context = app_context(request)
     try:
         caller = context.tokens.verify(_bearer_token(request))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 21:21:03.607227
+Create Date: 2026-12-04
 """
 
 from alembic import op
@@ -112,11 +112,89 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_role_assignments_principal_id'), ['principal_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_role_assignments_scope_key'), ['scope_key'], unique=False)
 
+    op.create_table('resources',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('subscription_id', sa.String(length=36), nullable=False),
+    sa.Column('resource_group_id', sa.Integer(), nullable=False),
+    sa.Column('resource_group', sa.String(length=90), nullable=False),
+    sa.Column('namespace', sa.String(length=128), nullable=False),
+    sa.Column('type', sa.String(length=128), nullable=False),
+    sa.Column('type_key', sa.String(length=256), nullable=False),
+    sa.Column('name', sa.String(length=260), nullable=False),
+    sa.Column('name_key', sa.String(length=260), nullable=False),
+    sa.Column('location', sa.String(length=64), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('sku', sa.JSON(), nullable=True),
+    sa.Column('kind', sa.String(length=64), nullable=True),
+    sa.Column('identity', sa.JSON(), nullable=True),
+    sa.Column('properties', sa.JSON(), nullable=False),
+    sa.Column('secrets', sa.Text(), nullable=True),
+    sa.Column('created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['resource_group_id'], ['resource_groups.id'], name=op.f('fk_resources_resource_group_id_resource_groups'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_resources_subscription_id_subscriptions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_resources')),
+    sa.UniqueConstraint('resource_group_id', 'type_key', 'name_key', name=op.f('uq_resources_resource_group_id'))
+    )
+    with op.batch_alter_table('resources', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_resources_name_key'), ['name_key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_resources_subscription_id'), ['subscription_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_resources_type_key'), ['type_key'], unique=False)
+
+    op.create_table('computes',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('name_key', sa.String(length=64), nullable=False),
+    sa.Column('location', sa.String(length=64), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('compute_type', sa.String(length=32), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('vm_size', sa.String(length=64), nullable=False),
+    sa.Column('vm_priority', sa.String(length=32), nullable=False),
+    sa.Column('min_node_count', sa.Integer(), nullable=False),
+    sa.Column('max_node_count', sa.Integer(), nullable=False),
+    sa.Column('idle_time_before_scale_down', sa.String(length=32), nullable=False),
+    sa.Column('admin_user_name', sa.String(length=128), nullable=True),
+    sa.Column('admin_credentials', sa.Text(), nullable=True),
+    sa.Column('remote_login_port_public_access', sa.String(length=32), nullable=False),
+    sa.Column('provisioning_state', sa.String(length=32), nullable=False),
+    sa.Column('provisioning_errors', sa.JSON(), nullable=False),
+    sa.Column('allocation_state', sa.String(length=32), nullable=False),
+    sa.Column('allocation_state_transition_time', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('current_node_count', sa.Integer(), nullable=False),
+    sa.Column('target_node_count', sa.Integer(), nullable=False),
+    sa.Column('idle_node_count', sa.Integer(), nullable=False),
+    sa.Column('running_node_count', sa.Integer(), nullable=False),
+    sa.Column('preparing_node_count', sa.Integer(), nullable=False),
+    sa.Column('unusable_node_count', sa.Integer(), nullable=False),
+    sa.Column('leaving_node_count', sa.Integer(), nullable=False),
+    sa.Column('preempted_node_count', sa.Integer(), nullable=False),
+    sa.Column('extensions', sa.JSON(), nullable=False),
+    sa.Column('created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('modified_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['resources.id'], name=op.f('fk_computes_workspace_id_resources'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_computes')),
+    sa.UniqueConstraint('workspace_id', 'name_key', name=op.f('uq_computes_workspace_id'))
+    )
+    with op.batch_alter_table('computes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_computes_workspace_id'), ['workspace_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('computes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_computes_workspace_id'))
+
+    op.drop_table('computes')
+    with op.batch_alter_table('resources', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_resources_type_key'))
+        batch_op.drop_index(batch_op.f('ix_resources_subscription_id'))
+        batch_op.drop_index(batch_op.f('ix_resources_name_key'))
+
+    op.drop_table('resources')
     with op.batch_alter_table('role_assignments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_assignments_scope_key'))
         batch_op.drop_index(batch_op.f('ix_role_assignments_principal_id'))

@@ -1,0 +1,1 @@
+"""Microsoft.MachineLearningServices: workspaces, their compute clusters, and service discovery."""
