@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.resources import create_workspace
 from tests.server import SPECS, Backend, Server
 
 POSTGRES_URL = os.environ.get("AMLITE_TEST_POSTGRES_URL")
@@ -27,7 +28,9 @@ def backend(request) -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp(f"amlite-{backend.name}"), backend).start()
+    # A quick heartbeat watchdog, so that tests see NotResponding within a second or so.
+    running = Server(tmp_path_factory.mktemp(f"amlite-{backend.name}"), backend,
+                     env={"AMLITE_WATCHDOG_INTERVAL_SECONDS": "0.3"}).start()
     yield running
     running.stop()
 
@@ -35,6 +38,13 @@ def server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def subscription(server: Server) -> str:
     return server.credentials["subscriptionId"]
+
+
+@pytest.fixture(scope="session")
+def workspace(server: Server) -> dict:
+    """A provisioned workspace shared by the data-plane tests."""
+    with server.client() as client:
+        return create_workspace(client, server.credentials["subscriptionId"], "data-rg", "data-ws")
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     credentials: dict = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -93,7 +94,8 @@ class Server:
         if self.tls:
             args.append("--tls")
         self.log = (self.data_dir / "server.log").open("ab")
-        self.process = subprocess.Popen(amlite_command(*args), stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(amlite_command(*args), stdout=self.log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **self.env})
         deadline = time.monotonic() + 60
         verify = str(self.ca_file) if self.tls else True
         while time.monotonic() < deadline:

@@ -31,15 +31,17 @@ class Operation:
 
 
 def _to_json_schema(node: Any) -> Any:
-    """Swagger 2.0 schema -> JSON Schema. As in AutoRest, a value may be null unless ``x-nullable: false``
-    (Azure's own examples answer ``"errors": null``); ``type: file`` admits anything."""
+    """Swagger 2.0 schema -> JSON Schema, read as AutoRest reads it: a value may be null unless
+    ``x-nullable: false`` (Azure's own examples answer ``"errors": null``); a bare ``type: object``
+    and ``type: file`` admit any value."""
     if isinstance(node, list):
         return [_to_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
     converted = {key: _to_json_schema(value) for key, value in node.items()}
-    if converted.get("type") == "file":
-        converted.pop("type")
+    shapeless = not any(k in converted for k in ("properties", "additionalProperties", "allOf", "$ref"))
+    if converted.get("type") == "file" or (converted.get("type") == "object" and shapeless):
+        converted.pop("type")  # AutoRest: a bare "type: object" is any JSON value
     if "type" in converted and converted.get("x-nullable", True) and isinstance(converted["type"], str):
         converted["type"] = [converted["type"], "null"]
     return converted

@@ -12,6 +12,7 @@ from amlite import __version__
 from amlite.arm import api as arm_api
 from amlite.arm import service as arm_service
 from amlite.arm.operations import OperationRunner
+from amlite.background import PeriodicService
 from amlite.context import AppContext
 from amlite.dependents import api as dependents_api
 from amlite.db.engine import Database
@@ -20,6 +21,9 @@ from amlite.identity import api as identity_api
 from amlite.identity.auth import authenticate
 from amlite.identity.keys import KeyRing
 from amlite.identity.tokens import TokenService
+from amlite.runs import api as runs_api
+from amlite.runs import logs_api, metrics_api
+from amlite.runs.service import mark_not_responding
 from amlite.secrets import SecretBox
 from amlite.settings import Settings
 from amlite.web.errors import install_error_handlers
@@ -34,7 +38,8 @@ from amlite.web.routing import CanonicalPathMiddleware, PathCanonicalizer
 # Routes that answer without a token: the API itself says so (Azure AD, discovery, health).
 PUBLIC_ROUTERS = (identity_api.router, discovery.router)
 # Order matters: the generic dependent-resource routes come last, after the providers with literal paths.
-AUTHENTICATED_ROUTERS = (arm_api.router, workspaces_api.router, compute_api.router, dependents_api.router)
+AUTHENTICATED_ROUTERS = (arm_api.router, workspaces_api.router, compute_api.router, runs_api.router,
+                         metrics_api.router, logs_api.router, dependents_api.router)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -54,6 +59,14 @@ def build_context(settings: Settings) -> AppContext:
     return AppContext(settings=settings, db=db, tokens=tokens, operations=operations, secrets=secrets)
 
 
+def background_services(context: AppContext) -> list[PeriodicService]:
+    def heartbeat_watchdog() -> None:
+        with context.db.session() as session:
+            mark_not_responding(session)
+
+    return [PeriodicService("heartbeat-watchdog", context.settings.watchdog_interval_seconds, heartbeat_watchdog)]
+
+
 def api_routes(app: FastAPI) -> list[APIRoute]:
     """Every route the app serves, the included routers' as well."""
     own = [route for route in app.router.routes if isinstance(route, APIRoute)]
@@ -63,10 +76,16 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
 def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI:
     context = context or build_context(settings)
 
+    services = background_services(context)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         context.operations.resume_unfinished()
+        for service in services:
+            service.start()
         yield
+        for service in services:
+            service.stop()
         context.operations.shutdown()
         context.db.dispose()
 

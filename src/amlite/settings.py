@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     token_clock_skew_seconds: int = 300
     page_size: int = 100
     secret_key: str | None = None
+    # run history
+    run_heartbeat_timeout_seconds: int = 120
+    watchdog_interval_seconds: float = 5.0
+    metric_batch_max_points: int = 10000
+    run_log_max_bytes: int = 1 << 30
 
     @property
     def tls_enabled(self) -> bool:

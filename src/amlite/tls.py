@@ -6,6 +6,7 @@ azure-identity and MSAL refuse plain-http authorities; clients trust this CA thr
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import os
@@ -19,12 +20,27 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
 
+# How long the server waits for a client's close_notify after sending its own when it closes a TLS
+# connection. asyncio waits 30 s by default, so a single idle keep-alive connection (an SDK client
+# keeping one in its pool) held a stopping ``amlite serve --tls`` for 30 s. The closing side need not
+# wait for the reply (RFC 8446 section 6.1); plain-http connections close at once.
+CLOSE_NOTIFY_TIMEOUT = 2.0
+
 
 @dataclass(frozen=True)
 class TlsFiles:
     ca_cert: Path
     cert: Path
     key: Path
+
+
+class ServerEventLoop(asyncio.SelectorEventLoop):
+    """The asyncio event loop, whose TLS servers wait at most ``CLOSE_NOTIFY_TIMEOUT`` for a close_notify."""
+
+    async def create_server(self, *args, **kwargs):
+        if kwargs.get("ssl") is not None and kwargs.get("ssl_shutdown_timeout") is None:
+            kwargs["ssl_shutdown_timeout"] = CLOSE_NOTIFY_TIMEOUT
+        return await super().create_server(*args, **kwargs)
 
 
 def ensure_local_tls(data_dir: Path, extra_names: tuple[str, ...] = ()) -> TlsFiles:

@@ -7,8 +7,8 @@ through ``REQUESTS_CA_BUNDLE`` the way the server's start-up banner tells users 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,9 @@ import uvicorn
 from amlite.bootstrap import CREDENTIALS_FILE, bootstrap
 from amlite.cli.options import DatabaseUrl, DataDir, PublicUrl, settings_from
 from amlite.server import build_context, create_app
-from amlite.tls import ensure_local_tls
+from amlite.tls import ServerEventLoop, ensure_local_tls
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start (e.g. the port is taken)
 
 
 def serve(
@@ -56,5 +59,10 @@ def serve(
         "-d client_id=<clientId> --data-urlencode client_secret=<clientSecret>"
     )
     typer.echo(f"amlite listening on {settings.base_url}", color=False)
-    uvicorn.run(create_app(settings, context), host=settings.host, port=settings.port,
-                log_level="warning", **ssl_files)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, context), host=settings.host, port=settings.port,
+                                           log_level="warning", **ssl_files))
+    # What uvicorn.run does, on an event loop that closes TLS connections promptly at shutdown.
+    with asyncio.Runner(loop_factory=ServerEventLoop) as runner:
+        runner.run(server.serve())
+    if not server.started:
+        raise typer.Exit(STARTUP_FAILURE)

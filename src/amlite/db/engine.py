@@ -18,17 +18,26 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # SQLAlchemy emits BEGIN itself (below), so that SAVEPOINTs work; see its pysqlite notes.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    """Take the write lock when the transaction starts: a transaction that read and then writes can
+    never fail with SQLITE_BUSY because another writer committed in between (WAL snapshots)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:

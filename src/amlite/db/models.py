@@ -3,6 +3,7 @@
 from amlite.arm import tables as _arm_tables  # noqa: F401
 from amlite.db.base import Base
 from amlite.identity import tables as _identity_tables  # noqa: F401
+from amlite.runs import tables as _run_tables  # noqa: F401
 from amlite.workspaces import tables as _workspace_tables  # noqa: F401
 
 metadata = Base.metadata

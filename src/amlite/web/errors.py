@@ -36,14 +36,41 @@ def oauth_body(error: OAuthError) -> dict[str, Any]:
     }
 
 
-def render_error(path: str, error: AmliteError) -> JSONResponse:
-    body = oauth_body(error) if isinstance(error, OAuthError) else arm_body(error)
+def data_plane_body(error: AmliteError, request_id: str) -> dict[str, Any]:
+    """The data-plane ErrorResponse: a RootError plus correlation, environment and time."""
+    root = arm_body(error)["error"]
+    root.setdefault("details", [])
+    root["innerError"] = {"code": error.code}
+    return {
+        "error": root,
+        "correlation": {"operation": request_id, "request": request_id},
+        "environment": "amlite",
+        "location": "local",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+# Data-plane services keep their own envelope (v1-sdk-operations.md, section 5.0).
+DATA_PLANE_PREFIXES = ("/history/", "/metric/", "/execution/", "/artifact/", "/content/", "/datastore/")
+
+
+def render_error(path: str, error: AmliteError, request_id: str = "") -> JSONResponse:
+    if isinstance(error, OAuthError):
+        body = oauth_body(error)
+    elif path.lower().startswith(DATA_PLANE_PREFIXES):
+        body = data_plane_body(error, request_id or str(uuid.uuid4()))
+    else:
+        body = arm_body(error)
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _request_id(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id", "")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def on_amlite_error(request: Request, exc: AmliteError) -> JSONResponse:
-        return render_error(request.url.path, exc)
+        return render_error(request.url.path, exc, _request_id(request))
 
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 405:
@@ -56,13 +83,14 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             error = AmliteError(str(exc.detail), code="HttpError")
             error.status = exc.status_code
-        return render_error(request.url.path, error)
+        return render_error(request.url.path, error, _request_id(request))
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
             f"'{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
         )
-        return render_error(request.url.path, InvalidRequestContent(f"The request was invalid: {problems}."))
+        return render_error(request.url.path, InvalidRequestContent(f"The request was invalid: {problems}."),
+                            _request_id(request))
 
     app.add_exception_handler(AmliteError, on_amlite_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

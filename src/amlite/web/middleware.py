@@ -47,5 +47,5 @@ class RequestIdMiddleware:
             if started:
                 raise
             error = AmliteError("The server met an unexpected error. Quote the x-ms-request-id when reporting it.")
-            response = render_error(scope.get("path", ""), error)
+            response = render_error(scope.get("path", ""), error, request_id)
             await response(scope, receive, send_with_ids)

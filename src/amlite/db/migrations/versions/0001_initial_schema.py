@@ -93,7 +93,7 @@ def upgrade() -> None:
     sa.Column('changed_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_resource_groups_subscription_id_subscriptions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_resource_groups')),
-    sa.UniqueConstraint('subscription_id', 'name_key', name=op.f('uq_resource_groups_subscription_id'))
+    sa.UniqueConstraint('subscription_id', 'name_key', name=op.f('uq_resource_groups_subscription_id_name_key'))
     )
     with op.batch_alter_table('resource_groups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_resource_groups_subscription_id'), ['subscription_id'], unique=False)
@@ -134,7 +134,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['resource_group_id'], ['resource_groups.id'], name=op.f('fk_resources_resource_group_id_resource_groups'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscriptions.id'], name=op.f('fk_resources_subscription_id_subscriptions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_resources')),
-    sa.UniqueConstraint('resource_group_id', 'type_key', 'name_key', name=op.f('uq_resources_resource_group_id'))
+    sa.UniqueConstraint('resource_group_id', 'type_key', 'name_key', name=op.f('uq_resources_resource_group_id_type_key_name_key'))
     )
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_resources_name_key'), ['name_key'], unique=False)
@@ -175,16 +175,124 @@ def upgrade() -> None:
     sa.Column('modified_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['workspace_id'], ['resources.id'], name=op.f('fk_computes_workspace_id_resources'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_computes')),
-    sa.UniqueConstraint('workspace_id', 'name_key', name=op.f('uq_computes_workspace_id'))
+    sa.UniqueConstraint('workspace_id', 'name_key', name=op.f('uq_computes_workspace_id_name_key'))
     )
     with op.batch_alter_table('computes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_computes_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('experiments',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('workspace_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('name_key', sa.String(length=256), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('archived_at', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('latest_run_id', sa.String(length=256), nullable=True),
+    sa.Column('latest_run_created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['workspace_id'], ['resources.id'], name=op.f('fk_experiments_workspace_id_resources'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_experiments')),
+    sa.UniqueConstraint('workspace_id', 'name_key', name=op.f('uq_experiments_workspace_id_name_key'))
+    )
+    with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_experiments_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('workspace_id', sa.Integer(), nullable=False),
+    sa.Column('experiment_id', sa.String(length=36), nullable=False),
+    sa.Column('run_id', sa.String(length=256), nullable=False),
+    sa.Column('run_uuid', sa.String(length=36), nullable=False),
+    sa.Column('run_number', sa.Integer(), nullable=False),
+    sa.Column('root_run_id', sa.String(length=256), nullable=False),
+    sa.Column('parent_run_id', sa.String(length=256), nullable=True),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('run_type', sa.String(length=128), nullable=True),
+    sa.Column('script_name', sa.String(length=512), nullable=True),
+    sa.Column('target', sa.String(length=256), nullable=True),
+    sa.Column('hidden', sa.Boolean(), nullable=False),
+    sa.Column('heartbeat_enabled', sa.Boolean(), nullable=False),
+    sa.Column('data_container_id', sa.String(length=300), nullable=False),
+    sa.Column('properties', sa.JSON(), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('run_definition', sa.JSON(), nullable=True),
+    sa.Column('created_from', sa.JSON(), nullable=True),
+    sa.Column('options', sa.JSON(), nullable=True),
+    sa.Column('created_by', sa.JSON(), nullable=False),
+    sa.Column('error', sa.JSON(), nullable=True),
+    sa.Column('warnings', sa.JSON(), nullable=False),
+    sa.Column('cancel_uri', sa.String(length=1024), nullable=True),
+    sa.Column('diagnostics_uri', sa.String(length=1024), nullable=True),
+    sa.Column('created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('modified_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('start_time', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('end_time', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_deadline', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['experiment_id'], ['experiments.id'], name=op.f('fk_runs_experiment_id_experiments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['resources.id'], name=op.f('fk_runs_workspace_id_resources'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_runs')),
+    sa.UniqueConstraint('workspace_id', 'run_id', name=op.f('uq_runs_workspace_id_run_id')),
+    sa.UniqueConstraint('workspace_id', 'run_number', name=op.f('uq_runs_workspace_id_run_number'))
+    )
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.create_index('ix_runs_experiment_created', ['experiment_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_runs_heartbeat_deadline'), ['heartbeat_deadline'], unique=False)
+        batch_op.create_index('ix_runs_parent', ['workspace_id', 'parent_run_id'], unique=False)
+
+    op.create_table('metric_series',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('run_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('metric_type', sa.String(length=64), nullable=False),
+    sa.Column('columns', sa.JSON(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('data_location', sa.String(length=1024), nullable=True),
+    sa.Column('point_count', sa.BigInteger(), nullable=False),
+    sa.Column('last_step', sa.BigInteger(), nullable=False),
+    sa.Column('latest_cell', sa.JSON(), nullable=True),
+    sa.Column('latest_at', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['run_pk'], ['runs.id'], name=op.f('fk_metric_series_run_pk_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_metric_series')),
+    sa.UniqueConstraint('run_pk', 'name', name=op.f('uq_metric_series_run_pk_name'))
+    )
+    op.create_table('metric_points',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('series_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('metric_id', sa.String(length=36), nullable=False),
+    sa.Column('step', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('value', sa.Float(), nullable=True),
+    sa.Column('cell', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['series_id'], ['metric_series.id'], name=op.f('fk_metric_points_series_id_metric_series'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_metric_points'))
+    )
+    with op.batch_alter_table('metric_points', schema=None) as batch_op:
+        batch_op.create_index('ix_metric_points_series_id', ['series_id', 'id'], unique=False)
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('metric_points', schema=None) as batch_op:
+        batch_op.drop_index('ix_metric_points_series_id')
+
+    op.drop_table('metric_points')
+    op.drop_table('metric_series')
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_runs_parent')
+        batch_op.drop_index(batch_op.f('ix_runs_heartbeat_deadline'))
+        batch_op.drop_index('ix_runs_experiment_created')
+
+    op.drop_table('runs')
+    with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_experiments_workspace_id'))
+
+    op.drop_table('experiments')
     with op.batch_alter_table('computes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_computes_workspace_id'))
 

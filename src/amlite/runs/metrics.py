@@ -1,0 +1,209 @@
+"""Metric storage: batched ingest of points, series read page by page, latest values per run.
+
+Every logged cell is one row of ``metric_points``; a series row per (run, name) keeps the count,
+the last step and the latest value, updated atomically with ``UPDATE ... RETURNING`` so that
+concurrent writers to one run get distinct steps and lose no point.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from amlite.db.base import utcnow
+from amlite.errors import BadRequest
+from amlite.runs.metric_schemas import MetricDto, MetricV2Dto
+from amlite.runs.paging import Page, decode_token, encode_token
+from amlite.runs.schemas import iso
+from amlite.runs.tables import MetricPoint, MetricSeries, Run
+
+UX_TYPE = "uxMetricType"
+
+
+@dataclass
+class IncomingPoint:
+    metric_id: str
+    created_at: datetime
+    cell: dict[str, Any]
+    step: int | None = None
+
+
+@dataclass
+class IncomingSeries:
+    name: str
+    metric_type: str
+    columns: dict[str, str]
+    description: str | None = None
+    data_location: str | None = None
+    points: list[IncomingPoint] = field(default_factory=list)
+
+
+def _utc(value: datetime | None) -> datetime:
+    if value is None:
+        return utcnow()
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def from_v1(dtos: list[MetricDto]) -> list[IncomingSeries]:
+    series = []
+    for dto in dtos:
+        columns = {p.name or p.propertyId: p.type or "none" for p in (dto.metric_schema.properties if dto.metric_schema else [])}
+        if not columns and dto.cells:
+            columns = {key: type(value).__name__ for key, value in dto.cells[0].items()}
+        metric_id, created = dto.metricId or str(uuid.uuid4()), _utc(dto.createdUtc)
+        series.append(IncomingSeries(dto.name, dto.metricType, columns, dto.description, dto.dataLocation,
+                                     [IncomingPoint(metric_id, created, cell) for cell in dto.cells]))
+    return series
+
+
+def from_v2(dtos: list[MetricV2Dto]) -> list[IncomingSeries]:
+    return [
+        IncomingSeries(
+            dto.name, str(dto.properties.get(UX_TYPE) or "azureml.v1.scalar"), dto.columns,
+            data_location=dto.properties.get("dataLocation"),
+            points=[IncomingPoint(v.metricId or str(uuid.uuid4()), _utc(v.createdUtc), v.data, v.step)
+                    for v in dto.value],
+        )
+        for dto in dtos
+    ]
+
+
+def _numeric(cell: dict[str, Any]) -> float | None:
+    """The point's value as a number, when the cell holds exactly one number."""
+    if len(cell) != 1:
+        return None
+    (value,) = cell.values()
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _series_ids(session: Session, run: Run, incoming: list[IncomingSeries]) -> dict[str, int]:
+    names = {s.name for s in incoming}
+    found = dict(session.execute(select(MetricSeries.name, MetricSeries.id).where(
+        MetricSeries.run_pk == run.id, MetricSeries.name.in_(names))).all())
+    for series in incoming:
+        if series.name in found:
+            continue
+        row = MetricSeries(run_pk=run.id, name=series.name, metric_type=series.metric_type, columns=series.columns,
+                           description=series.description, data_location=series.data_location, point_count=0,
+                           last_step=-1)
+        try:
+            with session.begin_nested():
+                session.add(row)
+            found[series.name] = row.id
+        except IntegrityError:  # a concurrent writer created it first
+            found[series.name] = session.scalar(select(MetricSeries.id).where(
+                MetricSeries.run_pk == run.id, MetricSeries.name == series.name))
+    return found
+
+
+def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_points: int) -> int:
+    """Store a batch of metric points; answers how many were stored."""
+    total = sum(len(s.points) for s in incoming)
+    if total > max_points:
+        raise BadRequest(f"A batch may hold at most {max_points} metric values; this one has {total}.",
+                         code="TooManyMetricValues")
+    for series in incoming:
+        for point in series.points:
+            if not isinstance(point.cell, dict) or not point.cell:
+                raise BadRequest(f"Metric '{series.name}' has an empty or non-object cell.", code="InvalidMetric")
+    ids = _series_ids(session, run, incoming)
+    rows: list[dict[str, Any]] = []
+    for series in incoming:
+        if not series.points:
+            continue
+        count = len(series.points)
+        implicit = sum(1 for p in series.points if p.step is None)
+        explicit = max((p.step for p in series.points if p.step is not None), default=-1)
+        advanced = MetricSeries.last_step + implicit
+        last = session.execute(
+            update(MetricSeries).where(MetricSeries.id == ids[series.name]).values(
+                point_count=MetricSeries.point_count + count,
+                last_step=case((advanced >= explicit, advanced), else_=explicit),
+                latest_cell=series.points[-1].cell, latest_at=series.points[-1].created_at,
+            ).returning(MetricSeries.last_step)
+        ).scalar_one()
+        next_implicit = last - implicit + 1
+        for point in series.points:
+            step = point.step
+            if step is None:
+                step, next_implicit = next_implicit, next_implicit + 1
+            rows.append({"series_id": ids[series.name], "metric_id": point.metric_id, "step": step,
+                         "created_at": point.created_at, "value": _numeric(point.cell), "cell": point.cell})
+    if rows:
+        session.execute(insert(MetricPoint), rows)
+    return len(rows)
+
+
+def list_series(session: Session, run: Run) -> list[MetricSeries]:
+    return list(session.scalars(select(MetricSeries).where(MetricSeries.run_pk == run.id).order_by(MetricSeries.name)))
+
+
+def find_series(session: Session, run: Run, name: str) -> MetricSeries | None:
+    return session.scalars(select(MetricSeries).where(MetricSeries.run_pk == run.id,
+                                                      MetricSeries.name == name)).first()
+
+
+def read_points(session: Session, series_ids: list[int], token: str | None, limit: int,
+                start: datetime | None = None, end: datetime | None = None) -> Page[MetricPoint]:
+    """Points in logging order, ``limit`` at a time; the token remembers the last point id."""
+    after = decode_token(token).get("after", 0)
+    query = select(MetricPoint).where(MetricPoint.series_id.in_(series_ids), MetricPoint.id > after)
+    if start is not None:
+        query = query.where(MetricPoint.created_at >= _utc(start))
+    if end is not None:
+        query = query.where(MetricPoint.created_at <= _utc(end))
+    rows = list(session.scalars(query.order_by(MetricPoint.id).limit(limit + 1)))
+    page = rows[:limit]
+    return Page(page, encode_token({"after": page[-1].id}) if len(rows) > limit else None)
+
+
+def v2_series_json(series: MetricSeries, points: list[MetricPoint]) -> dict[str, Any]:
+    return {
+        "name": series.name,
+        "columns": series.columns,
+        "properties": {UX_TYPE: series.metric_type, **({"dataLocation": series.data_location}
+                                                        if series.data_location else {})},
+        "value": [{"metricId": p.metric_id, "createdUtc": iso(p.created_at), "step": p.step, "data": p.cell}
+                  for p in points],
+    }
+
+
+def v1_run_metrics(run_ids: dict[int, str], series_by_id: dict[int, MetricSeries],
+                   points: list[MetricPoint]) -> list[dict[str, Any]]:
+    """RunMetricDtos: consecutive points of one logged MetricDto (same metricId) form one entry."""
+    grouped: list[dict[str, Any]] = []
+    for point in points:
+        series = series_by_id[point.series_id]
+        if grouped and grouped[-1]["metricId"] == point.metric_id and grouped[-1]["name"] == series.name:
+            grouped[-1]["cells"].append(point.cell)
+            grouped[-1]["numCells"] += 1
+            continue
+        grouped.append({
+            "runId": run_ids[series.run_pk], "metricId": point.metric_id, "dataContainerId": None,
+            "metricType": series.metric_type, "createdUtc": iso(point.created_at), "name": series.name,
+            "description": series.description, "numCells": 1, "dataLocation": series.data_location,
+            "cells": [point.cell],
+            "schema": {"numProperties": len(series.columns), "properties": [
+                {"propertyId": name, "name": name, "type": kind} for name, kind in series.columns.items()]},
+        })
+    return [{k: v for k, v in entry.items() if v is not None} for entry in grouped]
+
+
+def latest_values(session: Session, runs: list[Run], names: list[str] | None) -> list[dict[str, Any]]:
+    """The latest value of each metric of each run, from the series rows alone."""
+    query = select(MetricSeries).where(MetricSeries.run_pk.in_([r.id for r in runs]))
+    if names:
+        query = query.where(MetricSeries.name.in_(names))
+    by_run: dict[int, dict[str, Any]] = {run.id: {} for run in runs}
+    for series in session.scalars(query):
+        cell = series.latest_cell or {}
+        value = next(iter(cell.values())) if len(cell) == 1 else cell
+        by_run[series.run_pk][series.name] = {"value": value, "step": series.last_step,
+                                              "createdUtc": iso(series.latest_at), "count": series.point_count}
+    return [{"runId": run.run_id, "metrics": by_run[run.id]} for run in runs]
