@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
 
@@ -39,13 +40,15 @@ def create_dependencies(arm: httpx.Client, subscription: str, group: str, stem: 
     return ids
 
 
-def wait_for(arm: httpx.Client, url: str, seconds: float = 30) -> httpx.Response:
-    """Poll an ``Azure-AsyncOperation`` URL until the operation is no longer InProgress."""
+def wait_for(client: httpx.Client, url: str, seconds: float = 30) -> httpx.Response:
+    """Follow an ``Azure-AsyncOperation`` URL until the operation is no longer InProgress."""
     deadline = time.monotonic() + seconds
     while True:
-        response = arm.get(url)
-        if response.json().get("status") not in ("InProgress", None) or time.monotonic() > deadline:
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        if response.json()["status"] != "InProgress":
             return response
+        assert time.monotonic() < deadline, f"operation still running after {seconds}s: {response.text}"
         time.sleep(0.1)
 
 
@@ -53,7 +56,7 @@ def create_workspace(arm: httpx.Client, subscription: str, group: str, name: str
                      location: str = "westus2") -> dict:
     """A workspace with fresh dependencies, provisioned (Succeeded); answers its JSON."""
     create_group(arm, subscription, group, location)
-    ids = create_dependencies(arm, subscription, group, name.replace("-", "").lower()[:18], location)
+    ids = create_dependencies(arm, subscription, group, f"ws{uuid.uuid4().hex[:12]}", location)
     body = {"location": location, "identity": {"type": "SystemAssigned"}, "properties": {
         "storageAccount": ids["Microsoft.Storage/storageAccounts"], "keyVault": ids["Microsoft.KeyVault/vaults"],
         "applicationInsights": ids["Microsoft.Insights/components"],

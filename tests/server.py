@@ -131,6 +131,14 @@ class Server:
             raise AssertionError(f"amlite {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
+    def new_principal(self, subscription: str, role: str, scope: str | None = None) -> dict:
+        """A service principal made with the CLI; answers its auth-file document."""
+        args = ["principal", "create", "--subscription", subscription, "--role", role, "--sdk-auth"]
+        return json.loads(self.cli(*args, *(["--scope", scope] if scope else [])).stdout)
+
+    def new_subscription(self, name: str, *extra: str) -> str:
+        return json.loads(self.cli("subscription", "create", "--name", name, *extra, "--json").stdout)["subscriptionId"]
+
     def token(self, credentials: dict | None = None, resource: str = MANAGEMENT) -> str:
         credentials = credentials or self.credentials
         response = httpx.post(

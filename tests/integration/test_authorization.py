@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -11,16 +10,9 @@ from tests.server import Server
 API = "api-version=2019-11-01"
 
 
-def new_principal(server: Server, subscription: str, role: str, scope: str | None = None) -> dict:
-    args = ["principal", "create", "--subscription", subscription, "--role", role, "--sdk-auth"]
-    if scope:
-        args += ["--scope", scope]
-    return json.loads(server.cli(*args).stdout)
-
-
 @pytest.fixture(scope="module")
 def reader(server: Server, subscription: str) -> dict:
-    return new_principal(server, subscription, "Reader")
+    return server.new_principal(subscription, "Reader")
 
 
 def test_reader_reads_but_cannot_write(server: Server, subscription: str, reader: dict, arm):
@@ -47,7 +39,7 @@ def test_scope_limits_a_contributor_to_its_resource_group(server: Server, subscr
     scope = f"/subscriptions/{subscription}/resourceGroups/authz-scoped"
     arm.put(f"{scope}?{API}", json={"location": "westus2"})
     arm.put(f"/subscriptions/{subscription}/resourceGroups/authz-other?{API}", json={"location": "westus2"})
-    scoped = new_principal(server, subscription, "Contributor", scope)
+    scoped = server.new_principal(subscription, "Contributor", scope)
     with server.client(scoped) as client:
         assert client.patch(f"{scope}?{API}", json={"tags": {"team": "a"}}).status_code == 200
         names = [g["name"] for g in client.get(f"/subscriptions/{subscription}/resourceGroups?{API}").json()["value"]]
@@ -59,8 +51,8 @@ def test_scope_limits_a_contributor_to_its_resource_group(server: Server, subscr
 
 
 def test_principal_without_role_in_a_subscription_gets_404(server: Server, subscription: str):
-    other = json.loads(server.cli("subscription", "create", "--name", "elsewhere", "--json").stdout)
-    stranger = new_principal(server, other["subscriptionId"], "Owner")
+    other = server.new_subscription("elsewhere")
+    stranger = server.new_principal(other, "Owner")
     with server.client(stranger) as client:
         for path in (f"/subscriptions/{subscription}?{API}", f"/subscriptions/{subscription}/resourceGroups?{API}",
                      f"/subscriptions/{subscription}/providers?{API}"):
@@ -70,11 +62,11 @@ def test_principal_without_role_in_a_subscription_gets_404(server: Server, subsc
         put = client.put(f"/subscriptions/{subscription}/resourceGroups/intrude?{API}", json={"location": "westus2"})
         assert put.status_code == 404
         listed = [s["subscriptionId"] for s in client.get(f"/subscriptions?{API}").json()["value"]]
-        assert listed == [other["subscriptionId"]]
+        assert listed == [other]
 
 
 def test_deleted_principal_loses_access(server: Server, subscription: str):
-    doomed = new_principal(server, subscription, "Reader")
+    doomed = server.new_principal(subscription, "Reader")
     token = server.token(doomed)
     server.cli("principal", "delete", doomed["clientId"])
     with server.client(token=token) as client:

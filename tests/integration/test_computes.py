@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -12,9 +11,8 @@ from sqlalchemy import select
 
 from amlite.db.engine import Database
 from amlite.workspaces.tables import Compute
-from tests.integration.test_authorization import new_principal
 from tests.server import Server
-from tests.workspaces import ML_API, poll, ready_workspace
+from tests.resources import ML_API, create_workspace, wait_for
 
 SECRET = "Wh1te-Rabbit-Pa55word!"
 # Walkthrough step 4, as the how-to sends it ({loc} filled in).
@@ -37,7 +35,7 @@ def cluster(vm_size: str = "Standard_D1", minimum: int = 0, maximum: int = 2, **
 @pytest.fixture(scope="module")
 def workspace(server: Server, subscription: str) -> dict:
     with server.client() as client:
-        return ready_workspace(client, subscription, "computes-rg", "computes-ws")
+        return create_workspace(client, subscription, "computes-rg", "computes-ws")
 
 
 def compute_url(workspace: dict, name: str = "", suffix: str = "") -> str:
@@ -47,14 +45,14 @@ def compute_url(workspace: dict, name: str = "", suffix: str = "") -> str:
 def create(client: httpx.Client, workspace: dict, name: str, body: dict) -> dict:
     response = client.put(compute_url(workspace, name), json=body)
     assert response.status_code == 201, response.text
-    assert poll(client, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
+    assert wait_for(client, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
     return client.get(compute_url(workspace, name)).json()
 
 
 def change(client: httpx.Client, response: httpx.Response, url: str) -> dict:
     """Wait for the resize a PUT or PATCH started; answers the compute afterwards."""
     assert response.status_code == 200, response.text
-    assert poll(client, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
+    assert wait_for(client, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
     return client.get(url).json()
 
 
@@ -66,7 +64,7 @@ def test_walkthrough_step4_creates_a_cluster(arm: httpx.Client, workspace: dict)
     assert created.status_code == 201, created.text
     assert created.headers["Azure-AsyncOperation"]
     assert created.json()["properties"]["provisioningState"] == "Creating"
-    assert poll(arm, created.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
+    assert wait_for(arm, created.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
 
     compute = arm.get(url).json()
     assert compute["id"] == f"{workspace['id']}/computes/step4-cluster"
@@ -185,7 +183,7 @@ def test_delete_is_asynchronous(arm: httpx.Client, workspace: dict, action: str)
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert result.status_code == 200
-    assert poll(arm, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
+    assert wait_for(arm, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
     missing = arm.get(compute_url(workspace, name))
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "ResourceNotFound"
@@ -248,7 +246,7 @@ def test_a_workspace_that_is_not_ready_gets_no_computes(arm: httpx.Client, subsc
         ("applicationInsights", "Microsoft.Insights/components")])}
     url = f"{group}/providers/Microsoft.MachineLearningServices/workspaces/broken-ws?{ML_API}"
     response = arm.put(url, json={"location": "westus2", "properties": broken})
-    assert poll(arm, response.headers["Azure-AsyncOperation"]).json()["status"] == "Failed"
+    assert wait_for(arm, response.headers["Azure-AsyncOperation"]).json()["status"] == "Failed"
     refused = arm.put(url.replace("?", "/computes/cluster?"), json=cluster())
     assert refused.status_code == 409
     assert "Succeeded" in refused.json()["error"]["message"]
@@ -256,7 +254,7 @@ def test_a_workspace_that_is_not_ready_gets_no_computes(arm: httpx.Client, subsc
 
 def test_vm_sizes_usages_and_quotas(arm: httpx.Client, server: Server, subscription: str):
     with server.client() as client:
-        workspace = ready_workspace(client, subscription, "usage-rg", "usage-ws", location="switzerlandnorth")
+        workspace = create_workspace(client, subscription, "usage-rg", "usage-ws", location="switzerlandnorth")
     create(arm, workspace, "dsv2", cluster("Standard_DS2_v2", minimum=2, maximum=4))
     create(arm, workspace, "nc-low", cluster("Standard_NC6", minimum=1, vmPriority="LowPriority"))
     create(arm, workspace, "idle-d", cluster("Standard_D3"))
@@ -323,7 +321,7 @@ def test_list_pages_with_next_link(arm: httpx.Client, workspace: dict, small_pag
 
 @pytest.fixture(scope="module")
 def reader(server: Server, subscription: str) -> dict:
-    return new_principal(server, subscription, "Reader")
+    return server.new_principal(subscription, "Reader")
 
 
 def test_reader_reads_but_cannot_create(server: Server, arm: httpx.Client, workspace: dict, reader: dict):
@@ -338,8 +336,8 @@ def test_reader_reads_but_cannot_create(server: Server, arm: httpx.Client, works
 
 
 def test_another_subscriptions_principal_gets_404(server: Server, workspace: dict):
-    other = json.loads(server.cli("subscription", "create", "--name", "compute-elsewhere", "--json").stdout)
-    stranger = new_principal(server, other["subscriptionId"], "Owner")
+    other = server.new_subscription("compute-elsewhere")
+    stranger = server.new_principal(other, "Owner")
     with server.client(stranger) as client:
         for response in (client.get(compute_url(workspace)), client.put(compute_url(workspace, "x"), json=cluster()),
                          client.get(compute_url(workspace, "readable"))):

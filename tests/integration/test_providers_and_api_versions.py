@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import httpx
 import pytest
@@ -32,11 +31,10 @@ def test_providers_list_and_registration(arm: httpx.Client, subscription: str):
 
 
 def test_cli_subscription_without_registration(server: Server):
-    created = json.loads(server.cli("subscription", "create", "--name", "bare", "--no-register", "--json").stdout)
-    owner = json.loads(server.cli("principal", "create", "--subscription", created["subscriptionId"],
-                                  "--role", "Owner", "--sdk-auth").stdout)
+    created = server.new_subscription("bare", "--no-register")
+    owner = server.new_principal(created, "Owner")
     with server.client(owner) as client:
-        providers = client.get(f"/subscriptions/{created['subscriptionId']}/providers?{API}").json()["value"]
+        providers = client.get(f"/subscriptions/{created}/providers?{API}").json()["value"]
         states = {p["namespace"]: p["registrationState"] for p in providers}
         assert states["Microsoft.MachineLearningServices"] == "NotRegistered"
         assert states["Microsoft.Resources"] == "Registered"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -212,8 +211,7 @@ def test_racing_creators_make_one_experiment(server: Server, history: str):
 
 
 def test_reader_cannot_write_runs(server: Server, arm: httpx.Client, history: str):
-    reader = json.loads(server.cli("principal", "create", "--subscription", server.credentials["subscriptionId"],
-                                   "--role", "Reader", "--sdk-auth").stdout)
+    reader = server.new_principal(server.credentials["subscriptionId"], "Reader")
     exp = new_experiment(arm, history)
     with server.client(reader) as client:
         assert client.get(f"{history}/experiments/{exp}").status_code == 200

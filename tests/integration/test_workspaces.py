@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import httpx
@@ -157,7 +156,7 @@ def test_patch_keys_and_delete(arm: httpx.Client, subscription: str):
     account_keys = arm.post(f"{storage}/listKeys?api-version=2019-06-01").json()["keys"]
     assert keys["userStorageKey"] == account_keys[0]["value"]
     assert keys["userStorageResourceId"] == storage
-    assert keys["containerRegistryCredentials"]["username"] == "keyswsacr"
+    assert keys["containerRegistryCredentials"]["username"] == workspace["properties"]["containerRegistry"].rsplit("/", 1)[1]
     assert len(keys["containerRegistryCredentials"]["passwords"]) == 2
     insights = arm.get(f"{workspace['properties']['applicationInsights']}?api-version=2015-05-01").json()
     assert keys["appInsightsInstrumentationKey"] == insights["properties"]["InstrumentationKey"]
@@ -181,7 +180,7 @@ def test_deleted_dependency_is_reported_not_a_500(arm: httpx.Client, subscriptio
     assert problem["target"] == "containerRegistry" and problem["code"] == "DependentResourceNotFound"
     keys = arm.post(f"{workspace['id']}/listKeys?{API}")
     assert keys.status_code == 409
-    assert "brokenwsacr" in keys.json()["error"]["message"]
+    assert registry.rsplit("/", 1)[1] in keys.json()["error"]["message"]
     assert arm.post(f"{workspace['id']}/resyncKeys?{API}").status_code == 409
 
 
@@ -201,10 +200,9 @@ def test_move_is_refused_and_nothing_moves(arm: httpx.Client, subscription: str)
 
 
 def test_unregistered_provider(server: Server, arm: httpx.Client, subscription: str):
-    created = json.loads(server.cli("subscription", "create", "--name", "unregistered", "--no-register", "--json").stdout)
-    owner = json.loads(server.cli("principal", "create", "--subscription", created["subscriptionId"],
-                                  "--role", "Owner", "--sdk-auth").stdout)
-    sub = created["subscriptionId"]
+    created = server.new_subscription("unregistered", "--no-register")
+    owner = server.new_principal(created, "Owner")
+    sub = created
     with server.client(owner) as client:
         create_group(client, sub, "rg")
         response = client.put(f"{group_path(sub, 'rg')}/providers/Microsoft.Storage/storageAccounts/unregsa"
@@ -225,16 +223,14 @@ def test_unregistered_provider(server: Server, arm: httpx.Client, subscription: 
 
 def test_reader_and_stranger(server: Server, arm: httpx.Client, subscription: str):
     workspace = create_workspace(arm, subscription, "rbac-rg", "rbac-ws")
-    reader = json.loads(server.cli("principal", "create", "--subscription", subscription, "--role", "Reader",
-                                   "--sdk-auth").stdout)
+    reader = server.new_principal(subscription, "Reader")
     with server.client(reader) as client:
         assert client.get(f"{workspace['id']}?{API}").status_code == 200
         denied = client.put(f"{workspace['id']}?{API}", json={"location": "westus2", "properties": {}})
         assert denied.status_code == 403 and denied.json()["error"]["code"] == "AuthorizationFailed"
         assert client.post(f"{workspace['id']}/listKeys?{API}").status_code == 403
-    other = json.loads(server.cli("subscription", "create", "--name", "stranger", "--json").stdout)
-    stranger = json.loads(server.cli("principal", "create", "--subscription", other["subscriptionId"],
-                                     "--role", "Owner", "--sdk-auth").stdout)
+    other = server.new_subscription("stranger")
+    stranger = server.new_principal(other, "Owner")
     with server.client(stranger) as client:
         response = client.get(f"{workspace['id']}?{API}")
         assert response.status_code == 404 and response.json()["error"]["code"] == "SubscriptionNotFound"
