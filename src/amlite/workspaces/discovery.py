@@ -10,8 +10,9 @@ from amlite.web.responses import json_response
 
 router = APIRouter()
 
+# The ten keys of the REST how-to, plus "studio", which azureml-core 1.61 also looks up.
 SERVICES = ("api", "catalog", "experimentation", "gallery", "history", "hyperdrive", "labeling",
-            "modelmanagement", "pipelines", "studiocoreservices")
+            "modelmanagement", "pipelines", "studiocoreservices", "studio")
 
 
 @router.get("/discovery", operation_id="Discovery_Get", tags=["discovery"])

@@ -1,0 +1,69 @@
+"""azureml-core as the judge of run history, in-run mode: a script calls ``Run.get_context()`` with the
+``AZUREML_*`` variables that a submitted run gets, sets tags, logs metrics and completes; the history
+API then shows what it wrote."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+import uuid
+
+import httpx
+import pytest
+
+from tests.conformance.sdk_venv import sdk_python
+from tests.server import Server
+
+AZUREML_CORE = "azureml-core==1.61.0.post4"
+
+SCRIPT = textwrap.dedent("""
+    from azureml.core import Run
+    run = Run.get_context(allow_offline=False)
+    run.tag("stage", "test")
+    run.set_tags({"team": "ml"})
+    run.log("accuracy", 0.91)
+    run.log("accuracy", 0.93)
+    run.log_list("losses", [0.5, 0.4, 0.3])
+    run.log_table("scores", {"fold": [1, 2], "auc": [0.8, 0.9]})
+    run.complete()
+    print("SEEN", sorted(run.get_metrics()))
+""")
+
+
+@pytest.fixture(scope="session")
+def azureml_python() -> str:
+    return str(sdk_python(AZUREML_CORE))
+
+
+def test_in_run_mode_tags_and_metrics(server: Server, arm: httpx.Client, workspace: dict, azureml_python: str,
+                                      tmp_path):
+    experiment, run_id = f"sdk-{uuid.uuid4().hex[:6]}", f"sdk_{uuid.uuid4().hex[:8]}"
+    history = f"/history/v1.0{workspace['id']}/experiments/{experiment}"
+    run = arm.patch(f"{history}/runs/{run_id}", json={"status": "Running"}).json()
+    ids = workspace["id"].split("/")
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),  # the SDK caches discovery under ~/.azureml
+        "AZUREML_ARM_SUBSCRIPTION": ids[2], "AZUREML_ARM_RESOURCEGROUP": ids[4],
+        "AZUREML_ARM_WORKSPACE_NAME": ids[8], "AZUREML_ARM_PROJECT_NAME": experiment,
+        "AZUREML_RUN_ID": run_id, "AZUREML_EXPERIMENT_ID": run["experimentId"],
+        "AZUREML_WORKSPACE_ID": workspace["properties"]["workspaceId"],
+        "AZUREML_RUN_TOKEN": server.token(), "AZUREML_SERVICE_ENDPOINT": server.base_url,
+        "AZUREML_DISCOVERY_SERVICE_ENDPOINT": workspace["properties"]["discoveryUrl"],
+    }
+    result = subprocess.run([azureml_python, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "SEEN ['accuracy', 'losses', 'scores']" in result.stdout
+
+    shown = arm.get(f"{history}/runs/{run_id}").json()
+    assert shown["tags"].items() >= {"stage": "test", "team": "ml"}.items()
+    v2 = f"/metric/v2.0{workspace['id']}/runs/{run_id}"
+    accuracy = arm.post(f"{v2}/full", json={"metricName": "accuracy"}).json()["value"]
+    assert [point["data"]["accuracy"] for point in accuracy] == [0.91, 0.93]
+    losses = arm.post(f"{v2}/full", json={"metricName": "losses"}).json()["value"]
+    assert [point["data"]["losses"] for point in losses] == [0.5, 0.4, 0.3]
+    scores = arm.post(f"{v2}/full", json={"metricName": "scores"}).json()["value"]
+    assert [(p["data"]["fold"], p["data"]["auc"]) for p in scores] == [(1, 0.8), (2, 0.9)]
+    listed = arm.get(f"{history}/metrics", params={"$filter": f"RunId eq '{run_id}'"}).json()["value"]
+    assert {m["name"] for m in listed} == {"accuracy", "losses", "scores"}
