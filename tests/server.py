@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -83,6 +84,11 @@ class Server:
         return self.data_dir / "tls" / "ca.pem"
 
     @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx should trust: the server's local CA when it serves https."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else True
+
+    @property
     def store_args(self) -> list[str]:
         args = ["--data-dir", str(self.data_dir)]
         if self.backend.database_url:
@@ -97,12 +103,11 @@ class Server:
         self.process = subprocess.Popen(amlite_command(*args), stdout=self.log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **self.env})
         deadline = time.monotonic() + 60
-        verify = str(self.ca_file) if self.tls else True
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"amlite exited early:\n{self.output()}")
             try:
-                if httpx.get(f"{self.base_url}/health", verify=verify, timeout=2).status_code == 200:
+                if httpx.get(f"{self.base_url}/health", verify=self.verify, timeout=2).status_code == 200:
                     break
             except (httpx.TransportError, OSError):
                 time.sleep(0.2)
@@ -145,7 +150,7 @@ class Server:
             f"{self.base_url}/{credentials['tenantId']}/oauth2/token",
             data={"grant_type": "client_credentials", "resource": resource,
                   "client_id": credentials["clientId"], "client_secret": credentials["clientSecret"]},
-            verify=str(self.ca_file) if self.tls else True,
+            verify=self.verify,
         )
         response.raise_for_status()
         return response.json()["access_token"]
@@ -153,5 +158,5 @@ class Server:
     def client(self, credentials: dict | None = None, token: str | None = None) -> httpx.Client:
         token = token or self.token(credentials)
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30,
-                            verify=str(self.ca_file) if self.tls else True,
+                            verify=self.verify,
                             event_hooks={"response": [SPECS.check]})
