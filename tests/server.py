@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -28,6 +30,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the test process dies, even if it was killed."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def amlite_command(*args: str) -> list[str]:
@@ -101,7 +108,7 @@ class Server:
             args.append("--tls")
         self.log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(amlite_command(*args), stdout=self.log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **self.env})
+                                        env={**os.environ, **self.env}, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -150,7 +157,7 @@ class Server:
             f"{self.base_url}/{credentials['tenantId']}/oauth2/token",
             data={"grant_type": "client_credentials", "resource": resource,
                   "client_id": credentials["clientId"], "client_secret": credentials["clientSecret"]},
-            verify=self.verify,
+            verify=self.verify, timeout=60,
         )
         response.raise_for_status()
         return response.json()["access_token"]

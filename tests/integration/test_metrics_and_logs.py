@@ -98,11 +98,12 @@ def test_bad_metric_bodies(arm: httpx.Client, run_url):
 
 def test_twenty_concurrent_writers_lose_no_point(server: Server, run_url):
     history, run_id, v2 = run_url
-    barrier = threading.Barrier(20)
+    token = server.token()
+    barrier = threading.Barrier(20, timeout=120)
     failures: list[int] = []
 
     def writer(index: int) -> None:
-        with server.client() as client:
+        with server.client(token=token) as client:
             barrier.wait()
             for batch in range(5):
                 values = [scalar("shared", index * 1000 + batch * 10 + i) for i in range(10)]

@@ -192,10 +192,11 @@ def test_silent_heartbeat_makes_a_run_not_responding(arm: httpx.Client, history:
 def test_racing_creators_make_one_experiment(server: Server, history: str):
     name = f"race-{uuid.uuid4().hex[:8]}"
     statuses: list[int] = []
-    barrier = threading.Barrier(8)
+    token = server.token()
+    barrier = threading.Barrier(8, timeout=120)
 
     def create() -> None:
-        with server.client() as client:
+        with server.client(token=token) as client:
             barrier.wait()
             statuses.append(client.post(f"{history}/experiments/{name}").status_code)
 
