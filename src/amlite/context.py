@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amlite.arm.operations import OperationRunner
+from amlite.background import PeriodicService
+from amlite.compute.backends.base import ComputeBackend
 from amlite.db.engine import Database
 from amlite.identity.tokens import TokenService
 from amlite.secrets import SecretBox
@@ -18,3 +20,6 @@ class AppContext:
     tokens: TokenService
     operations: OperationRunner
     secrets: SecretBox
+    backend: ComputeBackend
+    # background services by name (e.g. "scheduler"), so that a route can wake one
+    services: dict[str, PeriodicService] = field(default_factory=dict)

@@ -88,6 +88,11 @@ class PreconditionFailed(AmliteError):
     code = "PreconditionFailed"
 
 
+class ServiceUnavailable(AmliteError):
+    status = 503
+    code = "ServiceUnavailable"
+
+
 class OAuthError(AmliteError):
     """An OAuth2 token-endpoint error: ``code`` is the OAuth2 ``error`` value (RFC 6749 §5.2)."""
 

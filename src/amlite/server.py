@@ -13,6 +13,8 @@ from amlite.arm import api as arm_api
 from amlite.arm import service as arm_service
 from amlite.arm.operations import OperationRunner
 from amlite.background import PeriodicService
+from amlite.compute.backends.local import LocalBackend
+from amlite.compute.scheduler import Scheduler
 from amlite.context import AppContext
 from amlite.dependents import api as dependents_api
 from amlite.db.engine import Database
@@ -22,7 +24,7 @@ from amlite.identity.auth import authenticate
 from amlite.identity.keys import KeyRing
 from amlite.identity.tokens import TokenService
 from amlite.runs import api as runs_api
-from amlite.runs import logs_api, metrics_api
+from amlite.runs import execution_api, logs_api, metrics_api
 from amlite.runs.service import mark_not_responding
 from amlite.secrets import SecretBox
 from amlite.settings import Settings
@@ -39,7 +41,7 @@ from amlite.web.routing import CanonicalPathMiddleware, PathCanonicalizer
 PUBLIC_ROUTERS = (identity_api.router, discovery.router)
 # Order matters: the generic dependent-resource routes come last, after the providers with literal paths.
 AUTHENTICATED_ROUTERS = (arm_api.router, workspaces_api.router, compute_api.router, runs_api.router,
-                         metrics_api.router, logs_api.router, dependents_api.router)
+                         metrics_api.router, logs_api.router, execution_api.router, dependents_api.router)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -56,7 +58,8 @@ def build_context(settings: Settings) -> AppContext:
     operations.register("computes/create", compute_service.provision_compute)
     operations.register("computes/delete", compute_service.delete_compute)
     secrets = SecretBox.from_settings(settings.secret_key, settings.data_dir)
-    return AppContext(settings=settings, db=db, tokens=tokens, operations=operations, secrets=secrets)
+    return AppContext(settings=settings, db=db, tokens=tokens, operations=operations, secrets=secrets,
+                      backend=LocalBackend())
 
 
 def background_services(context: AppContext) -> list[PeriodicService]:
@@ -64,7 +67,11 @@ def background_services(context: AppContext) -> list[PeriodicService]:
         with context.db.session() as session:
             mark_not_responding(session)
 
-    return [PeriodicService("heartbeat-watchdog", context.settings.watchdog_interval_seconds, heartbeat_watchdog)]
+    scheduler = Scheduler(context, context.backend)
+    return [
+        PeriodicService("heartbeat-watchdog", context.settings.watchdog_interval_seconds, heartbeat_watchdog),
+        PeriodicService("scheduler", context.settings.scheduler_interval_seconds, scheduler.tick),
+    ]
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:
@@ -77,6 +84,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     context = context or build_context(settings)
 
     services = background_services(context)
+    context.services.update({service.name: service for service in services})
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

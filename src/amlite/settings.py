@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     watchdog_interval_seconds: float = 5.0
     metric_batch_max_points: int = 10000
     run_log_max_bytes: int = 1 << 30
+    # execution
+    scheduler_interval_seconds: float = 0.5
+    snapshot_max_files: int = 10000
+    snapshot_max_bytes: int = 300 << 20
 
     @property
     def tls_enabled(self) -> bool:

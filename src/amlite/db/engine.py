@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
+SQLITE_LOCK_WAIT_SECONDS = 30
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -18,7 +23,10 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        writer = threading.Lock()
+        event.listen(engine, "begin", lambda connection: _sqlite_begin(connection, writer))
+        event.listen(engine, "commit", lambda connection: _release(connection, writer))
+        event.listen(engine, "rollback", lambda connection: _release(connection, writer))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -34,10 +42,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection) -> None:
+def _sqlite_begin(connection, writer: threading.Lock) -> None:
     """Take the write lock when the transaction starts: a transaction that read and then writes can
-    never fail with SQLITE_BUSY because another writer committed in between (WAL snapshots)."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    never fail with SQLITE_BUSY because another writer committed in between (WAL snapshots).
+    Threads of this process queue on ``writer`` first, so that none starves polling SQLite's lock.
+    (A plain Lock: a request's transaction may begin in one worker thread and end in another.)"""
+    if not writer.acquire(timeout=SQLITE_LOCK_WAIT_SECONDS):
+        raise sqlite3.OperationalError("database is locked")
+    connection.info["amlite_writer"] = True
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _release(connection, writer)
+        raise
+
+
+def _release(connection, writer: threading.Lock) -> None:
+    if connection.info.pop("amlite_writer", False):
+        writer.release()
 
 
 class Database:

@@ -48,6 +48,8 @@ class Authorizer:
         ).all()
 
     def can(self, action: str, resource_id: str) -> bool:
+        if self.caller.scope is not None and not within(resource_id, self.caller.scope):
+            return False
         return any(within(resource_id, scope) and role_allows(role, action) for role, scope in self.assignments)
 
     def check(self, action: str, resource_id: str) -> None:

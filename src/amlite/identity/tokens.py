@@ -29,6 +29,8 @@ class Caller:
     tenant_id: str
     object_id: str
     app_id: str
+    # a run token acts only inside this resource (its workspace); None for a principal's own token
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,16 @@ class TokenService:
     def accepts_audience(self, resource: str) -> bool:
         return normalize_audience(resource) in self.audiences
 
-    def issue(self, *, tenant_id: str, object_id: str, app_id: str, audience: str, version: str) -> IssuedToken:
+    def issue(self, *, tenant_id: str, object_id: str, app_id: str, audience: str, version: str,
+              scope: str | None = None, lifetime: int | None = None) -> IssuedToken:
         now = int(time.time())
+        lifetime = lifetime or self.lifetime
         claims = {
             "aud": audience,
             "iss": self.issuer(tenant_id, version),
             "iat": now,
             "nbf": now,
-            "exp": now + self.lifetime,
+            "exp": now + lifetime,
             "tid": tenant_id,
             "oid": object_id,
             "sub": object_id,
@@ -70,11 +74,13 @@ class TokenService:
         }
         if version == "2.0":
             claims["azp"] = app_id
+        if scope is not None:
+            claims["amlite_scope"] = scope
         token = jwt.encode(
             claims, self.keyring.signing_key, algorithm="RS256",
             headers={"kid": self.keyring.signing_kid, "x5t": self.keyring.signing_kid},
         )
-        return IssuedToken(token, now, now + self.lifetime)
+        return IssuedToken(token, now, now + lifetime)
 
     def verify(self, token: str) -> Caller:
         try:
@@ -121,4 +127,5 @@ class TokenService:
                 f"'{', '.join(sorted(MANAGEMENT_AUDIENCES))}'.",
                 code="InvalidAuthenticationTokenAudience",
             )
-        return Caller(tenant_id=claims["tid"], object_id=claims["oid"], app_id=str(claims.get("appid", "")))
+        return Caller(tenant_id=claims["tid"], object_id=claims["oid"], app_id=str(claims.get("appid", "")),
+                      scope=claims.get("amlite_scope"))

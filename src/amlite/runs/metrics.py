@@ -51,15 +51,18 @@ def _utc(value: datetime | None) -> datetime:
 
 
 def from_v1(dtos: list[MetricDto]) -> list[IncomingSeries]:
-    series = []
+    """One IncomingSeries per metric name (the SDK sends one MetricDto per logged value), so that a
+    batch costs one series update per name, not one per value."""
+    series: dict[str, IncomingSeries] = {}
     for dto in dtos:
         columns = {p.name or p.propertyId: p.type or "none" for p in (dto.metric_schema.properties if dto.metric_schema else [])}
         if not columns and dto.cells:
             columns = {key: type(value).__name__ for key, value in dto.cells[0].items()}
         metric_id, created = dto.metricId or str(uuid.uuid4()), _utc(dto.createdUtc)
-        series.append(IncomingSeries(dto.name, dto.metricType, columns, dto.description, dto.dataLocation,
-                                     [IncomingPoint(metric_id, created, cell) for cell in dto.cells]))
-    return series
+        target = series.setdefault(dto.name, IncomingSeries(dto.name, dto.metricType, columns, dto.description,
+                                                            dto.dataLocation))
+        target.points.extend(IncomingPoint(metric_id, created, cell) for cell in dto.cells)
+    return list(series.values())
 
 
 def from_v2(dtos: list[MetricV2Dto]) -> list[IncomingSeries]:

@@ -73,6 +73,12 @@ class Run(Base):
     # heartbeat watchdog: a run that stops heartbeating past its time-to-live becomes NotResponding
     heartbeat_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # execution: where the run runs, the nodes it holds, and its backend's handle (typed JSON)
+    compute_id: Mapped[int | None] = mapped_column(ForeignKey("computes.id", ondelete="SET NULL"), index=True)
+    node_count: Mapped[int] = mapped_column(Integer, default=1)
+    nodes_held: Mapped[int] = mapped_column(Integer, default=0)
+    backend_handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    submitted_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class MetricSeries(Base):

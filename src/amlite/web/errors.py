@@ -11,7 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from amlite.errors import AmliteError, InvalidRequestContent, MethodNotAllowed, NotFound, OAuthError
+from sqlalchemy.exc import OperationalError
+
+from amlite.errors import (
+    AmliteError,
+    InvalidRequestContent,
+    MethodNotAllowed,
+    NotFound,
+    OAuthError,
+    ServiceUnavailable,
+)
 
 
 def arm_body(error: AmliteError) -> dict[str, Any]:
@@ -92,6 +101,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_error(request.url.path, InvalidRequestContent(f"The request was invalid: {problems}."),
                             _request_id(request))
 
+    async def on_database_error(request: Request, exc: OperationalError) -> JSONResponse:
+        if "database is locked" not in str(exc):
+            raise exc
+        busy = ServiceUnavailable("The store is busy; retry the request.", code="StoreBusy",
+                                  headers={"Retry-After": "1"})
+        return render_error(request.url.path, busy, _request_id(request))
+
     app.add_exception_handler(AmliteError, on_amlite_error)
+    app.add_exception_handler(OperationalError, on_database_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -46,6 +46,8 @@ class Compute(Base):
     unusable_node_count: Mapped[int] = mapped_column(Integer, default=0)
     leaving_node_count: Mapped[int] = mapped_column(Integer, default=0)
     preempted_node_count: Mapped[int] = mapped_column(Integer, default=0)
+    # when the last run left the nodes above minNodeCount idle; they are released after the idle timeout
+    idle_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # documented amlite extensions under properties.properties (e.g. the compute backend)
     extensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -170,6 +170,7 @@ def upgrade() -> None:
     sa.Column('unusable_node_count', sa.Integer(), nullable=False),
     sa.Column('leaving_node_count', sa.Integer(), nullable=False),
     sa.Column('preempted_node_count', sa.Integer(), nullable=False),
+    sa.Column('idle_since', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('extensions', sa.JSON(), nullable=False),
     sa.Column('created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('modified_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
@@ -232,6 +233,12 @@ def upgrade() -> None:
     sa.Column('end_time', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('heartbeat_deadline', amlite.db.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('compute_id', sa.Integer(), nullable=True),
+    sa.Column('node_count', sa.Integer(), nullable=False),
+    sa.Column('nodes_held', sa.Integer(), nullable=False),
+    sa.Column('backend_handle', sa.JSON(), nullable=True),
+    sa.Column('submitted_by', sa.String(length=36), nullable=True),
+    sa.ForeignKeyConstraint(['compute_id'], ['computes.id'], name=op.f('fk_runs_compute_id_computes'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['experiment_id'], ['experiments.id'], name=op.f('fk_runs_experiment_id_experiments'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['workspace_id'], ['resources.id'], name=op.f('fk_runs_workspace_id_resources'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_runs')),
@@ -239,6 +246,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('workspace_id', 'run_number', name=op.f('uq_runs_workspace_id_run_number'))
     )
     with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_runs_compute_id'), ['compute_id'], unique=False)
         batch_op.create_index('ix_runs_experiment_created', ['experiment_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_runs_heartbeat_deadline'), ['heartbeat_deadline'], unique=False)
         batch_op.create_index('ix_runs_parent', ['workspace_id', 'parent_run_id'], unique=False)
@@ -287,6 +295,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_runs_parent')
         batch_op.drop_index(batch_op.f('ix_runs_heartbeat_deadline'))
         batch_op.drop_index('ix_runs_experiment_created')
+        batch_op.drop_index(batch_op.f('ix_runs_compute_id'))
 
     op.drop_table('runs')
     with op.batch_alter_table('experiments', schema=None) as batch_op:

@@ -1,0 +1,1 @@
+"""Execution: snapshots, environments, the scheduler, compute backends and the run agent."""

@@ -1,0 +1,265 @@
+"""The run agent: one process per run, in its own session, supervising the run from environment to
+final status. It talks to the server only over HTTP with the run's token, retrying while the
+server restarts, so a run outlives its server.
+
+``python -m amlite.compute.agent <config.json>``; the configuration is written by the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from amlite.compute import environments, snapshots
+
+CONTROL_LOG = "azureml-logs/60_control_log.txt"
+KILL_GRACE_SECONDS = 10
+LOG_FLUSH_SECONDS = 0.5
+SERVER_PATIENCE_SECONDS = 900
+
+
+def driver_log(rank: int) -> str:
+    return "azureml-logs/70_driver_log.txt" if rank == 0 else f"azureml-logs/70_driver_log_{rank}.txt"
+
+
+class Server:
+    """The history API as the agent sees it: calls retried while the server is away."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        verify: Any = config.get("caFile") or True
+        self.client = httpx.Client(headers={"Authorization": f"Bearer {config['token']}"}, verify=verify,
+                                   timeout=30)
+        self.run_url = config["runUrl"]
+        self.logs_url = config["logsUrl"]
+        self.run_id = config["runId"]
+
+    def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
+        deadline = time.monotonic() + SERVER_PATIENCE_SECONDS
+        delay = 0.5
+        while True:
+            try:
+                response = self.client.request(method, url, **kwargs)
+                if response.status_code < 500:
+                    return response
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
+
+    def status(self, status: str) -> None:
+        self.call("PATCH", self.run_url, json={"status": status})
+
+    def event(self, name: str, **data: Any) -> None:
+        self.call("POST", f"{self.run_url}/events",
+                  json={"name": f"Microsoft.MachineLearning.Run.{name}", "data": {"RunId": self.run_id, **data}})
+
+    def fail(self, code: str, message: str) -> None:
+        self.event("Error", ErrorResponse={"error": {"code": code, "message": message}})
+        self.event("Failed")
+
+    def append(self, path: str, data: bytes) -> None:
+        self.call("POST", f"{self.logs_url}/{path}", content=data)
+
+
+@dataclass
+class LogPump:
+    """Lines from a process (or the agent), sent to one log file in chunks every half second."""
+
+    server: Server
+    path: str
+    tail: list[str] = field(default_factory=list)
+    _buffer: list[bytes] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self._buffer.append(text.encode())
+            self.tail = (self.tail + text.splitlines())[-40:]
+
+    def flush(self) -> None:
+        with self._lock:
+            data, self._buffer = b"".join(self._buffer), []
+        if data:
+            self.server.append(self.path, data)
+
+    def drain(self, stream) -> None:
+        for line in iter(stream.readline, b""):
+            self.write(line.decode(errors="replace"))
+        stream.close()
+
+
+class Agent:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.server = Server(config)
+        self.control = LogPump(self.server, CONTROL_LOG)
+        self.pumps: list[LogPump] = []
+        self.processes: list[subprocess.Popen] = []
+        self.canceled = threading.Event()
+        self.done = threading.Event()
+
+    def log(self, text: str) -> None:
+        self.control.write(text if text.endswith("\n") else text + "\n")
+
+    def _flusher(self) -> None:
+        while not self.done.wait(LOG_FLUSH_SECONDS):
+            for pump in (self.control, *self.pumps):
+                pump.flush()
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.canceled.set())
+        flusher = threading.Thread(target=self._flusher, daemon=True)
+        flusher.start()
+        try:
+            self._run()
+        except Exception as exc:  # the agent itself broke: the run must still end
+            self.log(f"agent error: {exc!r}")
+            self.server.fail("AgentError", f"The run agent failed: {exc}")
+        finally:
+            self.done.set()
+            flusher.join()
+            for pump in (self.control, *self.pumps):
+                pump.flush()
+
+    def _run(self) -> None:
+        config = self.config
+        spec = environments.parse_environment(config.get("environment"))
+        for warning in environments.warnings(spec):
+            self.log(f"warning: {warning}")
+            self.server.event("Warning", Source="environment", Message=warning)
+        try:
+            python = environments.EnvironmentCache(Path(config["envCache"])).ensure(spec, self.log)
+        except environments.EnvironmentBuildError as error:
+            self.log(error.output)
+            self.server.fail("EnvironmentBuildFailed", f"{error.message}\n{error.output[-4000:]}")
+            return
+        if self.canceled.is_set():
+            self.server.event("Canceled")
+            return
+        self.server.status("Starting")
+        workdir = Path(config["runDir"]) / "wd"
+        limits = config["snapshotLimits"]
+        snapshots.extract(Path(config["snapshot"]), workdir, max_files=limits["maxFiles"], max_bytes=limits["maxBytes"])
+        self.server.event("Start")
+        exit_codes, timed_out = self._execute(python, workdir, spec.environment_variables)
+        self.server.status("Finalizing")
+        if config.get("outputCollection", True):
+            self._collect(workdir)
+        self._finish(exit_codes, timed_out)
+
+    def _command(self, python: Path) -> list[str]:
+        config = self.config
+        command = [str(python), config["script"], *config["arguments"]]
+        if config.get("communicator") == "Mpi":
+            mpirun = shutil.which("mpirun")
+            if mpirun is None:
+                raise RuntimeError("Communicator 'Mpi' needs mpirun, which is not installed on this compute.")
+            return [mpirun, "-n", str(config["nodeCount"]), *command]
+        return command
+
+    def _environment(self, rank: int, world: int, port: int, extra: dict[str, str]) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
+        return {
+            **keep, **extra, **self.config["azuremlEnvironment"],
+            "PYTHONUNBUFFERED": "1",
+            "RANK": str(rank), "LOCAL_RANK": str(rank), "NODE_RANK": str(rank), "WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+            "AZ_BATCHAI_TASK_INDEX": str(rank), "AZ_BATCHAI_NODE_COUNT": str(world),
+            "AZUREML_NODE_COUNT": str(world),
+        }
+
+    def _limits(self):
+        vcpus, memory = self.config["vcpus"], self.config["memoryGb"]
+
+        def apply() -> None:
+            cpus = sorted(os.sched_getaffinity(0))[: max(1, vcpus)]
+            os.sched_setaffinity(0, cpus)
+            limit = int(memory * (1 << 30))
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        return apply
+
+    def _execute(self, python: Path, workdir: Path, extra_env: dict[str, str]) -> tuple[list[int], bool]:
+        config = self.config
+        world = 1 if config.get("communicator") == "Mpi" else config["nodeCount"]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        try:
+            command = self._command(python)
+        except RuntimeError as error:
+            self.log(str(error))
+            return [127], False
+        for rank in range(world):
+            pump = LogPump(self.server, driver_log(rank))
+            process = subprocess.Popen(command, cwd=workdir, env=self._environment(rank, world, port, extra_env),
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=True, preexec_fn=self._limits())
+            threading.Thread(target=pump.drain, args=(process.stdout,), daemon=True).start()
+            self.pumps.append(pump)
+            self.processes.append(process)
+        limit = config.get("maxRunDurationSeconds")
+        deadline = time.monotonic() + limit if limit else None
+        timed_out = False
+        while any(p.poll() is None for p in self.processes):
+            if self.canceled.is_set() or (deadline is not None and time.monotonic() > deadline):
+                timed_out = not self.canceled.is_set()
+                self._stop_processes()
+                break
+            time.sleep(0.2)
+        return [p.wait() for p in self.processes], timed_out
+
+    def _stop_processes(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        grace = time.monotonic() + KILL_GRACE_SECONDS
+        while time.monotonic() < grace and any(p.poll() is None for p in self.processes):
+            time.sleep(0.1)
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def _collect(self, workdir: Path) -> None:
+        """./outputs and ./logs become the run's files, kept in the workspace's storage."""
+        destination = Path(self.config["outputsDir"])
+        for folder in ("outputs", "logs"):
+            if (workdir / folder).is_dir():
+                shutil.copytree(workdir / folder, destination / folder, dirs_exist_ok=True, symlinks=True)
+
+    def _finish(self, exit_codes: list[int], timed_out: bool) -> None:
+        tail = "\n".join(self.pumps[0].tail[-20:]) if self.pumps else "\n".join(self.control.tail[-20:])
+        if self.canceled.is_set():
+            self.server.event("Canceled")
+        elif timed_out:
+            limit = self.config["maxRunDurationSeconds"]
+            self.server.fail("RunTimeout", f"The run exceeded MaxRunDurationSeconds ({limit} s) and was stopped.")
+        elif any(exit_codes):
+            code = next(c for c in exit_codes if c)
+            self.server.fail("UserError", f"The script exited with code {code}. Last lines of its log:\n{tail}")
+        else:
+            self.server.event("Completed")
+
+
+def main() -> None:
+    config = json.loads(Path(sys.argv[1]).read_text())
+    Agent(config).run()
+
+
+if __name__ == "__main__":
+    main()

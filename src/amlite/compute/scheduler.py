@@ -1,0 +1,203 @@
+"""The scheduler: one queue per compute, admission by free nodes, node counts kept true, and
+reconciliation of runs whose agent is gone (including after a server restart).
+
+Backends only start and stop agents; everything about who runs when lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from amlite.arm.tables import Resource
+from amlite.compute import layout
+from amlite.compute.backends.base import ComputeBackend, RunContext
+from amlite.context import AppContext
+from amlite.db.base import utcnow
+from amlite.identity.tables import Principal
+from amlite.runs import states
+from amlite.runs.service import set_status, touch
+from amlite.runs.tables import Experiment, Run
+from amlite.workspaces.compute_schemas import parse_duration
+from amlite.workspaces.tables import Compute
+from amlite.workspaces.vm_sizes import find_vm_size
+
+log = logging.getLogger("amlite.scheduler")
+PREPARING = ("Preparing", "Provisioning")
+
+
+class Scheduler:
+    def __init__(self, context: AppContext, backend: ComputeBackend) -> None:
+        self.context = context
+        self.backend = backend
+
+    def tick(self) -> None:
+        with self.context.db.session() as session:
+            self._reconcile(session)
+            computes = list(session.scalars(select(Compute).where(Compute.provisioning_state == "Succeeded")))
+            for compute in computes:
+                self._admit(session, compute)
+                self._count_nodes(session, compute)
+            self._orphans(session)
+
+    # runs that hold nodes ----------------------------------------------------------------------
+
+    def _reconcile(self, session: Session) -> None:
+        for run in session.scalars(select(Run).where(Run.nodes_held > 0)):
+            if run.status in states.TERMINAL:
+                run.nodes_held = 0
+                continue
+            if run.backend_handle is None or self.backend.poll(run.backend_handle) == "alive":
+                continue
+            session.refresh(run)  # the agent may have reported its end just before it exited
+            if run.status in states.TERMINAL:
+                run.nodes_held = 0
+                continue
+            if run.status == "CancelRequested":
+                set_status(run, "Canceled")
+            else:
+                run.error = {"error": {"code": "NodeLost", "message": (
+                    "The run's node was lost: its agent stopped without reporting an end "
+                    "(the machine or the agent died).")}}
+                set_status(run, "Failed")
+            run.nodes_held = 0
+            touch(run)
+
+    def _orphans(self, session: Session) -> None:
+        """Queued runs whose compute was deleted can never run."""
+        for run in session.scalars(select(Run).where(Run.status == "Queued", Run.compute_id.is_(None),
+                                                     Run.nodes_held == 0, Run.backend_handle.is_(None),
+                                                     Run.run_type == "azureml.scriptrun")):
+            run.error = {"error": {"code": "ComputeTargetNotFound",
+                                   "message": f"The compute target '{run.target}' was deleted."}}
+            set_status(run, "Failed")
+            touch(run)
+
+    # admission ---------------------------------------------------------------------------------
+
+    def _admit(self, session: Session, compute: Compute) -> None:
+        held = sum(session.scalars(select(Run.nodes_held).where(Run.compute_id == compute.id, Run.nodes_held > 0)))
+        queue = session.scalars(select(Run).where(Run.compute_id == compute.id, Run.status == "Queued",
+                                                  Run.nodes_held == 0)
+                                .order_by(Run.created_at, Run.id))
+        for run in queue:
+            if run.node_count > compute.max_node_count - held:
+                break  # first come, first served: later runs wait behind it
+            self._start(session, compute, run)
+            held += run.node_count
+
+    def _start(self, session: Session, compute: Compute, run: Run) -> None:
+        settings = self.context.settings
+        workspace = session.get(Resource, run.workspace_id)
+        size = find_vm_size(compute.vm_size)
+        run.nodes_held = run.node_count
+        set_status(run, "Preparing")
+        touch(run)
+        directory = layout.run_dir(settings, run)
+        directory.mkdir(parents=True, exist_ok=True)
+        config_path = directory / "agent.json"
+        config_path.write_text(json.dumps(self._agent_config(session, workspace, compute, run)))
+        config_path.chmod(0o600)
+        try:
+            run.backend_handle = self.backend.submit(RunContext(
+                run_id=run.run_id, run_dir=directory, agent_config=config_path, node_count=run.node_count,
+                vcpus=size.vcpus if size else 1, memory_gb=size.memory_gb if size else 2.0))
+        except OSError as error:
+            log.exception("could not start the agent of %s", run.run_id)
+            run.error = {"error": {"code": "AgentStartFailed", "message": f"The run could not start: {error}"}}
+            set_status(run, "Failed")
+            run.nodes_held = 0
+
+    def _agent_config(self, session: Session, workspace: Resource, compute: Compute, run: Run) -> dict[str, Any]:
+        settings = self.context.settings
+        experiment = session.get(Experiment, run.experiment_id)
+        configuration = (run.run_definition or {})
+        configuration = {k.lower(): v for k, v in configuration.items()}.get("configuration") or {}
+        configuration = {k.lower(): v for k, v in configuration.items()}
+        size = find_vm_size(compute.vm_size)
+        principal = session.get(Principal, run.submitted_by) if run.submitted_by else None
+        limit = configuration.get("maxrundurationseconds")
+        token = self.context.tokens.issue(
+            tenant_id=principal.tenant_id, object_id=principal.object_id, app_id=principal.client_id,
+            audience="https://management.azure.com/", version="1.0", scope=workspace.resource_id,
+            lifetime=(int(limit) if limit else 7 * 86400) + 3600,
+        ) if principal else None
+        base = f"{settings.base_url}/history/v1.0{workspace.resource_id}"
+        ids = workspace.resource_id.split("/")
+        history = configuration.get("history") or {}
+        history = {k.lower(): v for k, v in history.items()} if isinstance(history, dict) else {}
+        return {
+            "runId": run.run_id,
+            "runUrl": f"{base}/experiments/{experiment.name}/runs/{run.run_id}",
+            "logsUrl": f"{base}/runs/{run.run_id}/logs",
+            "token": token.access_token if token else "",
+            "caFile": self._ca_file(),
+            "snapshot": str(layout.snapshot_zip(settings, run)),
+            "snapshotLimits": {"maxFiles": settings.snapshot_max_files, "maxBytes": settings.snapshot_max_bytes},
+            "runDir": str(layout.run_dir(settings, run)),
+            "envCache": str(layout.environment_cache(settings)),
+            "outputsDir": str(layout.run_files(settings, layout.storage_account_name(workspace), run)),
+            "outputCollection": bool(history.get("outputcollection", True)),
+            "script": configuration.get("script"),
+            "arguments": [str(a) for a in configuration.get("arguments") or []],
+            "nodeCount": run.node_count,
+            "communicator": configuration.get("communicator") or "None",
+            "maxRunDurationSeconds": int(limit) if limit else None,
+            "environment": configuration.get("environment"),
+            "vcpus": size.vcpus if size else 1,
+            "memoryGb": size.memory_gb if size else 2.0,
+            "azuremlEnvironment": {
+                "AZUREML_RUN_ID": run.run_id,
+                "AZUREML_RUN_TOKEN": token.access_token if token else "",
+                "AZUREML_RUN_TOKEN_EXPIRY": str(token.expires_at) if token else "",
+                "AZUREML_SERVICE_ENDPOINT": settings.base_url,
+                "AZUREML_DISCOVERY_SERVICE_ENDPOINT": workspace.properties["discoveryUrl"],
+                "AZUREML_ARM_SUBSCRIPTION": ids[2],
+                "AZUREML_ARM_RESOURCEGROUP": ids[4],
+                "AZUREML_ARM_WORKSPACE_NAME": ids[8],
+                "AZUREML_ARM_PROJECT_NAME": experiment.name,
+                "AZUREML_EXPERIMENT_ID": experiment.id,
+                "AZUREML_WORKSPACE_ID": workspace.properties["workspaceId"],
+            },
+        }
+
+    def _ca_file(self) -> str | None:
+        settings = self.context.settings
+        if settings.tls_cert is not None:
+            return str(settings.tls_cert)
+        return str(settings.data_dir / "tls" / "ca.pem") if settings.tls else None
+
+    # node counts -------------------------------------------------------------------------------
+
+    def _count_nodes(self, session: Session, compute: Compute) -> None:
+        """Nodes grow at once to what runs hold; nodes above minNodeCount are released after
+        nodeIdleTimeBeforeScaleDown of idleness."""
+        now = utcnow()
+        holding = session.execute(select(Run.status, Run.nodes_held).where(
+            Run.compute_id == compute.id, Run.nodes_held > 0)).all()
+        held = sum(n for _s, n in holding)
+        preparing = sum(n for s, n in holding if s in PREPARING)
+        keep = max(compute.min_node_count, held)
+        current = compute.current_node_count
+        if held >= current:
+            current, compute.idle_since = held, None
+        elif current > keep:
+            idle = parse_duration(compute.idle_time_before_scale_down) or timedelta(seconds=120)
+            if compute.idle_since is None:
+                compute.idle_since = now
+            elif now - compute.idle_since >= idle:
+                current, compute.idle_since = keep, None
+        else:
+            compute.idle_since = None
+        if current != compute.current_node_count:
+            compute.allocation_state_transition_time = now
+        compute.current_node_count = compute.target_node_count = current
+        compute.allocation_state = "Steady"
+        compute.preparing_node_count = preparing
+        compute.running_node_count = held - preparing
+        compute.idle_node_count = current - held

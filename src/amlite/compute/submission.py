@@ -1,0 +1,92 @@
+"""startrun: validate what was posted, keep the snapshot, and queue the run on its compute."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from amlite.arm.tables import Resource
+from amlite.compute import layout, snapshots
+from amlite.compute.definition import RunDefinition
+from amlite.errors import BadRequest, Conflict, NotFound
+from amlite.identity.tokens import Caller
+from amlite.runs import states
+from amlite.runs.experiments import get_or_create_experiment
+from amlite.runs.schemas import CreateRun
+from amlite.runs.service import create_run, find_run, get_run, set_status, touch
+from amlite.runs.tables import Run
+from amlite.settings import Settings
+from amlite.web.body import parse_model
+from amlite.workspaces.compute_service import find_compute
+
+
+def parse_definition(document: Any) -> RunDefinition:
+    if not isinstance(document, dict):
+        raise BadRequest("The run definition must be a JSON object with a 'Configuration' member.",
+                         code="InvalidRunDefinition", target="runDefinitionFile")
+    return parse_model(RunDefinition, document)
+
+
+def _run_id(session: Session, workspace: Resource, experiment: str, requested: str | None) -> str:
+    if requested:
+        if find_run(session, workspace, requested) is not None:
+            raise Conflict(f"A run with id '{requested}' already exists.", code="RunAlreadyExists", target="runId")
+        return requested
+    millis = int(time.time() * 1000)
+    while find_run(session, workspace, f"{experiment}_{millis}") is not None:
+        millis += 1
+    return f"{experiment}_{millis}"
+
+
+def start_run(session: Session, settings: Settings, workspace: Resource, caller: Caller, experiment_name: str,
+              requested_run_id: str | None, definition: RunDefinition, raw_definition: dict[str, Any],
+              zip_path: Path) -> Run:
+    configuration = definition.configuration
+    compute = find_compute(session, workspace, configuration.target)
+    if compute is None:
+        raise NotFound(f"The compute target '{configuration.target}' does not exist in workspace "
+                       f"'{workspace.name}'.", code="ComputeTargetNotFound", target="Target")
+    if compute.provisioning_state != "Succeeded":
+        raise Conflict(f"The compute target '{compute.name}' is {compute.provisioning_state}.",
+                       code="ComputeTargetNotReady", target="Target")
+    if configuration.nodeCount > compute.max_node_count:
+        raise BadRequest(f"NodeCount {configuration.nodeCount} exceeds the maxNodeCount "
+                         f"({compute.max_node_count}) of compute '{compute.name}'.",
+                         code="InvalidNodeCount", target="NodeCount")
+    names = snapshots.validate_zip(zip_path, max_files=settings.snapshot_max_files,
+                                   max_bytes=settings.snapshot_max_bytes)
+    if not snapshots.contains(names, configuration.script):
+        raise BadRequest(f"The script '{configuration.script}' is not in the project zip.",
+                         code="ScriptNotFound", target="Script")
+    experiment = get_or_create_experiment(session, workspace, experiment_name)
+    run_id = _run_id(session, workspace, experiment.name, requested_run_id)
+    if definition.parentRunId:
+        get_run(session, workspace, definition.parentRunId)
+    run = create_run(session, workspace, experiment, run_id, CreateRun(
+        parentRunId=definition.parentRunId, target=compute.name, scriptName=configuration.script,
+        runType=definition.runType or "azureml.scriptrun", runDefinition=raw_definition,
+        properties={"azureml.runsource": "experiment", "ContentSnapshotId": run_id},
+    ), caller, settings.base_url)
+    run.compute_id, run.node_count, run.submitted_by = compute.id, configuration.nodeCount, caller.object_id
+    set_status(run, "Queued")
+    destination = layout.snapshot_zip(settings, run)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(zip_path, destination)
+    return run
+
+
+def cancel_run(run: Run) -> bool:
+    """Queued runs end at once; live ones are asked to stop. Answers whether the backend must be told."""
+    if run.status in states.TERMINAL:
+        return False
+    if run.status in ("NotStarted", "Queued") and run.nodes_held == 0:
+        set_status(run, "Canceled")
+        touch(run)
+        return False
+    set_status(run, "CancelRequested")
+    touch(run)
+    return run.backend_handle is not None
