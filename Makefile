@@ -20,3 +20,14 @@ serve: install
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Side-by-side benchmarks (amlite vs MLflow's tracking server); see benchmarks/README.md.
+# e.g. `make bench BENCH_ARGS=--quick`, `make bench BENCH_ARGS="--backends sqlite"`.
+.PHONY: bench
+benchmarks/.venv-mlflow/bin/mlflow: benchmarks/requirements-mlflow.txt
+	$(PYTHON) -m venv benchmarks/.venv-mlflow
+	benchmarks/.venv-mlflow/bin/python -m pip install --quiet -r benchmarks/requirements-mlflow.txt
+	touch $@
+
+bench: install-test benchmarks/.venv-mlflow/bin/mlflow
+	$(BIN)/python benchmarks/metrics.py $(BENCH_ARGS)
