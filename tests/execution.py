@@ -10,7 +10,10 @@ import zipfile
 
 import httpx
 
+from tests.resources import wait_for
+
 TERMINAL = ("Completed", "Failed", "Canceled")
+ML_API = "api-version=2019-11-01"
 
 
 def project_zip(files: dict[str, str]) -> bytes:
@@ -60,3 +63,14 @@ def driver_log(client: httpx.Client, workspace_id: str, run_id: str, rank: int =
     name = "70_driver_log.txt" if rank == 0 else f"70_driver_log_{rank}.txt"
     response = client.get(f"/history/v1.0{workspace_id}/runs/{run_id}/logs/azureml-logs/{name}")
     return response.text if response.status_code == 200 else ""
+
+
+def make_compute(client: httpx.Client, workspace: dict, name: str, max_nodes: int = 1) -> str:
+    """An AmlCompute cluster (Standard_D1, scaling from 0) in the workspace, provisioned."""
+    body = {"location": "westus2", "properties": {"computeType": "AmlCompute", "properties": {
+        "vmSize": "Standard_D1", "vmPriority": "Dedicated",
+        "scaleSettings": {"maxNodeCount": max_nodes, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT30M"}}}}
+    response = client.put(f"{workspace['id']}/computes/{name}?{ML_API}", json=body)
+    if response.status_code == 201:
+        assert wait_for(client, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
+    return name

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conformance.sdk_venv import sdk_python
+from tests.execution import definition, driver_log, make_compute, project_zip, run_url, start, wait_status
 from tests.server import Server
 
 AZUREML_CORE = "azureml-core==1.61.0.post4"
@@ -67,3 +68,26 @@ def test_in_run_mode_tags_and_metrics(server: Server, arm: httpx.Client, workspa
     assert [(p["data"]["fold"], p["data"]["auc"]) for p in scores] == [(1, 0.8), (2, 0.9)]
     listed = arm.get(f"{history}/metrics", params={"$filter": f"RunId eq '{run_id}'"}).json()["value"]
     assert {m["name"] for m in listed} == {"accuracy", "losses", "scores"}
+
+
+def test_submitted_script_logs_through_run_get_context(arm: httpx.Client, workspace: dict, azureml_python: str):
+    """startrun of a script that uses azureml-core: the agent gives it the AZUREML_* variables and a run
+    token, and what it logs shows in the history API."""
+    compute = make_compute(arm, workspace, "sdk-compute")
+    script = ("from azureml.core import Run\n"
+              "run = Run.get_context(allow_offline=False)\n"
+              "run.log('score', 0.7)\n"
+              "run.tag('from', 'script')\n"
+              "run.flush()\n"
+              "print('logged for', run.id)\n")
+    environment = {"Python": {"InterpreterPath": azureml_python, "UserManagedDependencies": True}}
+    name = f"sdk-{uuid.uuid4().hex[:6]}"
+    response = start(arm, workspace["id"], name, project_zip({"train.py": script}),
+                     definition("train.py", compute, environment=environment))
+    run_id = response.json()["runId"]
+    run = wait_status(arm, run_url(workspace["id"], name, run_id), seconds=300)
+    assert run["status"] == "Completed", (run.get("error"), driver_log(arm, workspace["id"], run_id))
+    assert f"logged for {run_id}" in driver_log(arm, workspace["id"], run_id)
+    assert run["tags"]["from"] == "script"
+    score = arm.post(f"/metric/v2.0{workspace['id']}/runs/{run_id}/full", json={"metricName": "score"}).json()
+    assert [point["data"]["score"] for point in score["value"]] == [0.7]

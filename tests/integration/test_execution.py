@@ -9,22 +9,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.execution import definition, driver_log, project_zip, run_url, start, wait_status
-from tests.resources import wait_for
+from tests.execution import ML_API, definition, driver_log, make_compute, project_zip, run_url, start, wait_status
 from tests.server import Server
-
-ML_API = "api-version=2019-11-01"
 SLEEPER = "import sys, time\nprint('sleeping', flush=True)\ntime.sleep(float(sys.argv[1]))\nprint('woke')\n"
-
-
-def make_compute(arm: httpx.Client, workspace: dict, name: str, max_nodes: int = 1) -> str:
-    body = {"location": "westus2", "properties": {"computeType": "AmlCompute", "properties": {
-        "vmSize": "Standard_D1", "vmPriority": "Dedicated",
-        "scaleSettings": {"maxNodeCount": max_nodes, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT30M"}}}}
-    response = arm.put(f"{workspace['id']}/computes/{name}?{ML_API}", json=body)
-    if response.status_code == 201:
-        assert wait_for(arm, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
-    return name
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +162,24 @@ def test_concurrent_startruns_get_unique_ids(server: Server, workspace: dict, cp
     with server.client(token=token) as client:
         for run_id in ids:
             assert wait_status(client, run_url(workspace["id"], name, run_id))["status"] == "Completed"
+
+
+def test_multi_node_ranks_and_output_collection(server: Server, arm: httpx.Client, workspace: dict, cpu: str):
+    name = experiment()
+    script = ("import os\n"
+              "print('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'], os.environ['MASTER_ADDR'],"
+              " os.environ['MASTER_PORT'], os.environ['AZUREML_RUN_ID'])\n"
+              "os.makedirs('outputs', exist_ok=True)\n"
+              "open(f\"outputs/rank{os.environ['RANK']}.txt\", 'w').write('done')\n")
+    response = start(arm, workspace["id"], name, project_zip({"ranks.py": script}),
+                     definition("ranks.py", cpu, node_count=2, communicator="Gloo"))
+    run_id = response.json()["runId"]
+    run = wait_status(arm, run_url(workspace["id"], name, run_id))
+    assert run["status"] == "Completed", run.get("error")
+    first, second = driver_log(arm, workspace["id"], run_id, 0), driver_log(arm, workspace["id"], run_id, 1)
+    assert f"rank 0 of 2 127.0.0.1" in first and run_id in first
+    assert f"rank 1 of 2 127.0.0.1" in second
+    assert first.split()[5] == second.split()[5], "one MASTER_PORT for every rank"
+    account = workspace["properties"]["storageAccount"].rsplit("/", 1)[1]
+    stored = server.data_dir / "storage" / account / "azureml" / "ExperimentRun" / f"dcid.{run_id}" / "outputs"
+    assert sorted(p.name for p in stored.iterdir()) == ["rank0.txt", "rank1.txt"]
