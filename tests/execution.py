@@ -65,11 +65,11 @@ def driver_log(client: httpx.Client, workspace_id: str, run_id: str, rank: int =
     return response.text if response.status_code == 200 else ""
 
 
-def make_compute(client: httpx.Client, workspace: dict, name: str, max_nodes: int = 1) -> str:
+def make_compute(client: httpx.Client, workspace: dict, name: str, max_nodes: int = 1, idle: str = "PT30M") -> str:
     """An AmlCompute cluster (Standard_D1, scaling from 0) in the workspace, provisioned."""
     body = {"location": "westus2", "properties": {"computeType": "AmlCompute", "properties": {
         "vmSize": "Standard_D1", "vmPriority": "Dedicated",
-        "scaleSettings": {"maxNodeCount": max_nodes, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT30M"}}}}
+        "scaleSettings": {"maxNodeCount": max_nodes, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": idle}}}}
     response = client.put(f"{workspace['id']}/computes/{name}?{ML_API}", json=body)
     if response.status_code == 201:
         assert wait_for(client, response.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"

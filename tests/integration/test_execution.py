@@ -183,3 +183,51 @@ def test_multi_node_ranks_and_output_collection(server: Server, arm: httpx.Clien
     account = workspace["properties"]["storageAccount"].rsplit("/", 1)[1]
     stored = server.data_dir / "storage" / account / "azureml" / "ExperimentRun" / f"dcid.{run_id}" / "outputs"
     assert sorted(p.name for p in stored.iterdir()) == ["rank0.txt", "rank1.txt"]
+
+
+def test_failed_environment_build_fails_the_run(arm: httpx.Client, workspace: dict, cpu: str):
+    name = experiment()
+    environment = {"Python": {"UserManagedDependencies": False, "CondaDependencies": {
+        "dependencies": [{"pip": ["this-package-does-not-exist-amlite==1.0"]}]}}}
+    response = start(arm, workspace["id"], name, project_zip({"hello.py": "print('hi')\n"}),
+                     definition("hello.py", cpu, environment=environment))
+    run = wait_status(arm, run_url(workspace["id"], name, response.json()["runId"]), seconds=180)
+    assert run["status"] == "Failed"
+    assert run["error"]["error"]["code"] == "EnvironmentBuildFailed"
+    assert "this-package-does-not-exist-amlite" in run["error"]["error"]["message"]
+
+
+def test_cancel_through_the_history_api(arm: httpx.Client, workspace: dict, cpu: str):
+    name = experiment()
+    run_id = start(arm, workspace["id"], name, project_zip({"sleep.py": SLEEPER}),
+                   definition("sleep.py", cpu, arguments=[60])).json()["runId"]
+    url = run_url(workspace["id"], name, run_id)
+    wait_status(arm, url, ("Running",))
+    asked = arm.post(f"{url}/cancel")
+    assert asked.status_code == 200 and asked.json()["status"] == "CancelRequested"
+    assert wait_status(arm, url, seconds=30)["status"] == "Canceled"
+    assert arm.post(f"{url}/cancel").json()["status"] == "Canceled", "cancelling an ended run changes nothing"
+
+
+def test_mpi_without_mpirun_fails_clearly(arm: httpx.Client, workspace: dict, cpu: str):
+    name = experiment()
+    response = start(arm, workspace["id"], name, project_zip({"hello.py": "print('hi')\n"}),
+                     definition("hello.py", cpu, communicator="Mpi"))
+    run = wait_status(arm, run_url(workspace["id"], name, response.json()["runId"]))
+    assert run["status"] == "Failed"
+    assert "mpirun" in run["error"]["error"]["message"]
+
+
+def test_idle_nodes_are_released_after_the_idle_timeout(arm: httpx.Client, workspace: dict):
+    make_compute(arm, workspace, "brief", idle="PT2S")
+    name = experiment()
+    run_id = start(arm, workspace["id"], name, project_zip({"hello.py": "print('hi')\n"}),
+                   definition("hello.py", "brief")).json()["runId"]
+    assert wait_status(arm, run_url(workspace["id"], name, run_id))["status"] == "Completed"
+    compute_url = f"{workspace['id']}/computes/brief?{ML_API}"
+    deadline = time.monotonic() + 30
+    while arm.get(compute_url).json()["properties"]["properties"]["currentNodeCount"] != 0:
+        assert time.monotonic() < deadline, "the idle node was not released"
+        time.sleep(0.2)
+    counts = arm.get(compute_url).json()["properties"]["properties"]
+    assert counts["nodeStateCounts"]["idleNodeCount"] == 0 and counts["targetNodeCount"] == 0
