@@ -76,6 +76,8 @@ def test_experiment_paging(arm: httpx.Client, history: str):
         if not token:
             break
     assert pages >= 2 and len(seen) == len(set(seen)) >= 3
+    queried = arm.post(f"{history}/experiments:query", json={"top": 2}).json()
+    assert len(queried["value"]) == 2 and queried["continuationToken"]
 
 
 def test_run_upsert_tags_properties_and_status_machine(arm: httpx.Client, history: str):
