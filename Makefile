@@ -31,3 +31,13 @@ benchmarks/.venv-mlflow/bin/mlflow: benchmarks/requirements-mlflow.txt
 
 bench: install-test benchmarks/.venv-mlflow/bin/mlflow
 	$(BIN)/python benchmarks/metrics.py $(BENCH_ARGS)
+
+# Run hello.py start to finish: amlite startrun vs Ray Jobs vs `mlflow run` (e.g. BENCH_ARGS=--quick).
+.PHONY: bench-execution
+benchmarks/.venv-ray/bin/ray: benchmarks/requirements-ray.txt
+	$(PYTHON) -m venv benchmarks/.venv-ray
+	benchmarks/.venv-ray/bin/python -m pip install --quiet -r benchmarks/requirements-ray.txt
+	touch $@
+
+bench-execution: install-test benchmarks/.venv-mlflow/bin/mlflow benchmarks/.venv-ray/bin/ray
+	$(BIN)/python benchmarks/execution.py $(BENCH_ARGS)

@@ -78,15 +78,17 @@ def postgres_version(admin_url: str) -> str:
 class Amlite:
     name = "amlite"
 
-    def __init__(self, workdir: Path, backend: str, postgres_url: str | None) -> None:
+    def __init__(self, workdir: Path, backend: str, postgres_url: str | None,
+                 env: dict[str, str] | None = None) -> None:
         self.workdir, self.backend_name, self.postgres_url = workdir / "amlite", backend, postgres_url
+        self.env = env or {}  # extra environment variables of the server process (and so of its run agents)
         self.server: Server | None = None
         self.backend: Backend | None = None
 
     def start(self) -> Amlite:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.backend = Backend.sqlite() if self.backend_name == "sqlite" else Backend.postgresql(self.postgres_url)
-        self.server = Server(self.workdir, self.backend).start()
+        self.server = Server(self.workdir, self.backend, env=self.env).start()
         subscription = self.server.credentials["subscriptionId"]
         with self.server.client() as setup:  # the validating test client is fine for set-up
             self.workspace = create_workspace(setup, subscription, "bench-rg", "benchws")["id"]

@@ -33,6 +33,7 @@ def server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
                      env={"AMLITE_WATCHDOG_INTERVAL_SECONDS": "0.3"}).start()
     yield running
     running.stop()
+    running.stop_agents()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -35,6 +36,22 @@ def free_port() -> int:
 def _die_with_parent() -> None:
     """Linux: the server gets SIGTERM when the test process dies, even if it was killed."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def processes_under(folder: Path) -> list[int]:
+    """The pids whose command line or working directory is inside ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if str(folder) in cmdline or cwd.startswith(str(folder)):
+            found.append(int(entry.name))
+    return found
 
 
 def amlite_command(*args: str) -> list[str]:
@@ -122,6 +139,12 @@ class Server:
             raise RuntimeError(f"amlite did not answer /health in time:\n{self.output()}")
         self.credentials = json.loads((self.data_dir / "bootstrap-credentials.json").read_text())
         return self
+
+    def stop_agents(self) -> None:
+        """End the run agents (and their scripts) this server started: they outlive servers by design."""
+        for pid in processes_under(self.data_dir / "runs"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def output(self) -> str:
         return (self.data_dir / "server.log").read_text(errors="replace")

@@ -6,13 +6,12 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.execution import definition, make_compute, project_zip, run_url, start, wait_status
 from tests.resources import create_workspace
-from tests.server import Backend, Server
+from tests.server import Backend, Server, processes_under
 
 SLEEPER = "import sys, time\nprint('started', flush=True)\ntime.sleep(float(sys.argv[1]))\nprint('finished')\n"
 
@@ -24,28 +23,13 @@ def lone_server(backend: Backend, tmp_path) -> Iterator[Server]:
     running = Server(tmp_path, store).start()
     yield running
     running.stop()
+    running.stop_agents()
     store.drop()
 
 
 def restart(server: Server) -> None:
     server.stop()
     server.start()
-
-
-def processes_under(folder: Path) -> list[int]:
-    """The pids whose command line or working directory is inside ``folder`` (the agent and its script)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if str(folder) in cmdline or cwd.startswith(str(folder)):
-            found.append(int(entry.name))
-    return found
 
 
 def test_run_outlives_a_server_restart(lone_server: Server):

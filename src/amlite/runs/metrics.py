@@ -77,6 +77,20 @@ def from_v2(dtos: list[MetricV2Dto]) -> list[IncomingSeries]:
     ]
 
 
+def _compact(column: str | None, cell: dict[str, Any]) -> dict[str, Any] | None:
+    """The cell to store: none at all when it is just a float of the series' one column (the common
+    scalar), which ``value`` then holds; see ``point_cell``."""
+    if column is not None and len(cell) == 1 and type(cell.get(column)) is float:
+        return None
+    return cell
+
+
+def point_cell(series: MetricSeries, point: MetricPoint) -> dict[str, Any]:
+    if point.cell is not None:
+        return point.cell
+    return {next(iter(series.columns)): point.value}
+
+
 def _numeric(cell: dict[str, Any]) -> float | None:
     """The point's value as a number, when the cell holds exactly one number."""
     if len(cell) != 1:
@@ -132,14 +146,16 @@ def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_point
             ).returning(MetricSeries.last_step)
         ).scalar_one()
         next_implicit = last - implicit + 1
+        column = next(iter(series.columns)) if len(series.columns) == 1 else None
         for point in series.points:
             step = point.step
             if step is None:
                 step, next_implicit = next_implicit, next_implicit + 1
             rows.append({"series_id": ids[series.name], "metric_id": point.metric_id, "step": step,
-                         "created_at": point.created_at, "value": _numeric(point.cell), "cell": point.cell})
+                         "created_at": point.created_at, "value": _numeric(point.cell),
+                         "cell": _compact(column, point.cell)})
     if rows:
-        session.execute(insert(MetricPoint), rows)
+        session.connection().execute(insert(MetricPoint.__table__), rows)
     return len(rows)
 
 
@@ -172,8 +188,8 @@ def v2_series_json(series: MetricSeries, points: list[MetricPoint]) -> dict[str,
         "columns": series.columns,
         "properties": {UX_TYPE: series.metric_type, **({"dataLocation": series.data_location}
                                                         if series.data_location else {})},
-        "value": [{"metricId": p.metric_id, "createdUtc": iso(p.created_at), "step": p.step, "data": p.cell}
-                  for p in points],
+        "value": [{"metricId": p.metric_id, "createdUtc": iso(p.created_at), "step": p.step,
+                   "data": point_cell(series, p)} for p in points],
     }
 
 
@@ -183,15 +199,16 @@ def v1_run_metrics(run_ids: dict[int, str], series_by_id: dict[int, MetricSeries
     grouped: list[dict[str, Any]] = []
     for point in points:
         series = series_by_id[point.series_id]
+        cell = point_cell(series, point)
         if grouped and grouped[-1]["metricId"] == point.metric_id and grouped[-1]["name"] == series.name:
-            grouped[-1]["cells"].append(point.cell)
+            grouped[-1]["cells"].append(cell)
             grouped[-1]["numCells"] += 1
             continue
         grouped.append({
             "runId": run_ids[series.run_pk], "metricId": point.metric_id, "dataContainerId": None,
             "metricType": series.metric_type, "createdUtc": iso(point.created_at), "name": series.name,
             "description": series.description, "numCells": 1, "dataLocation": series.data_location,
-            "cells": [point.cell],
+            "cells": [cell],
             "schema": {"numProperties": len(series.columns), "properties": [
                 {"propertyId": name, "name": name, "type": kind} for name, kind in series.columns.items()]},
         })

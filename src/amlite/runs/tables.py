@@ -113,4 +113,5 @@ class MetricPoint(Base):
     step: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     value: Mapped[float | None] = mapped_column(Float)
-    cell: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # null when the cell is just ``{column: value}`` with a float value (most points); see metrics.point_cell
+    cell: Mapped[dict[str, Any] | None] = mapped_column(JSON)

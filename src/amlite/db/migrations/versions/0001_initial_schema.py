@@ -274,7 +274,7 @@ def upgrade() -> None:
     sa.Column('step', sa.BigInteger(), nullable=False),
     sa.Column('created_at', amlite.db.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('value', sa.Float(), nullable=True),
-    sa.Column('cell', sa.JSON(), nullable=False),
+    sa.Column('cell', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['series_id'], ['metric_series.id'], name=op.f('fk_metric_points_series_id_metric_series'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_metric_points'))
     )
