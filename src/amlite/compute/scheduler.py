@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from amlite.arm.tables import Resource
 from amlite.compute import layout
 from amlite.compute.backends.base import ComputeBackend, RunContext
+from amlite.compute.submission import parse_definition
 from amlite.context import AppContext
 from amlite.db.base import utcnow
 from amlite.identity.tables import Principal
@@ -116,21 +117,17 @@ class Scheduler:
     def _agent_config(self, session: Session, workspace: Resource, compute: Compute, run: Run) -> dict[str, Any]:
         settings = self.context.settings
         experiment = session.get(Experiment, run.experiment_id)
-        configuration = (run.run_definition or {})
-        configuration = {k.lower(): v for k, v in configuration.items()}.get("configuration") or {}
-        configuration = {k.lower(): v for k, v in configuration.items()}
+        configuration = parse_definition(run.run_definition).configuration
         size = find_vm_size(compute.vm_size)
         principal = session.get(Principal, run.submitted_by) if run.submitted_by else None
-        limit = configuration.get("maxrundurationseconds")
+        limit = configuration.maxRunDurationSeconds
         token = self.context.tokens.issue(
             tenant_id=principal.tenant_id, object_id=principal.object_id, app_id=principal.client_id,
             audience="https://management.azure.com/", version="1.0", scope=workspace.resource_id,
-            lifetime=(int(limit) if limit else 7 * 86400) + 3600,
+            lifetime=(limit or 7 * 86400) + 3600,
         ) if principal else None
         base = f"{settings.base_url}/history/v1.0{workspace.resource_id}"
         ids = workspace.resource_id.split("/")
-        history = configuration.get("history") or {}
-        history = {k.lower(): v for k, v in history.items()} if isinstance(history, dict) else {}
         return {
             "runId": run.run_id,
             "runUrl": f"{base}/experiments/{experiment.name}/runs/{run.run_id}",
@@ -142,13 +139,13 @@ class Scheduler:
             "runDir": str(layout.run_dir(settings, run)),
             "envCache": str(layout.environment_cache(settings)),
             "outputsDir": str(layout.run_files(settings, layout.storage_account_name(workspace), run)),
-            "outputCollection": bool(history.get("outputcollection", True)),
-            "script": configuration.get("script"),
-            "arguments": [str(a) for a in configuration.get("arguments") or []],
+            "outputCollection": configuration.history.outputCollection,
+            "script": configuration.script,
+            "arguments": configuration.argument_strings,
             "nodeCount": run.node_count,
-            "communicator": configuration.get("communicator") or "None",
-            "maxRunDurationSeconds": int(limit) if limit else None,
-            "environment": configuration.get("environment"),
+            "communicator": configuration.communicator,
+            "maxRunDurationSeconds": limit,
+            "environment": configuration.environment,
             "vcpus": size.vcpus if size else 1,
             "memoryGb": size.memory_gb if size else 2.0,
             "azuremlEnvironment": {
