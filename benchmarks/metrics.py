@@ -86,6 +86,15 @@ class Result:
     def rate(self) -> float:
         return self.points / self.seconds if self.seconds else 0.0
 
+    def refused(self, response: httpx.Response) -> bool:
+        """Count the request; a non-200 answer is recorded and ends the measurement."""
+        self.requests += 1
+        if response.status_code == 200:
+            return False
+        self.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+        self.failed = True
+        return True
+
 
 def post_all(make_client: Callable[[], httpx.Client], url: str, bodies: list[tuple[bytes, int]], threads: int,
              budget: float) -> Result:
@@ -159,10 +168,7 @@ def read_amlite(system: Amlite, run_id: str, expected: int, page: int, budget: f
                 break
             response = client.post(system.v2_url(run_id, "full"),
                                     json={"metricName": METRIC, "top": page, "continuationToken": token})
-            result.requests += 1
-            if response.status_code != 200:
-                result.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
-                result.failed = True
+            if result.refused(response):
                 break
             body = response.json()
             for point in body["value"]:
@@ -197,10 +203,7 @@ def read_mlflow(system: MLflow, run_id: str, expected: int, page: int | None, bu
                 result.note = f"no answer within --budget ({budget:.0f} s)"
                 result.failed = True
                 break
-            result.requests += 1
-            if response.status_code != 200:
-                result.errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
-                result.failed = True
+            if result.refused(response):
                 break
             body = response.json()
             for point in body.get("metrics", []):

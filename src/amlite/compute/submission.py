@@ -24,6 +24,9 @@ from amlite.web.body import parse_model
 from amlite.workspaces.compute_service import find_compute
 
 
+ID_ATTEMPTS = 50
+
+
 def parse_definition(document: Any) -> RunDefinition:
     if not isinstance(document, dict):
         raise BadRequest("The run definition must be a JSON object with a 'Configuration' member.",
@@ -31,12 +34,13 @@ def parse_definition(document: Any) -> RunDefinition:
     return parse_model(RunDefinition, document)
 
 
-def _run_id(session: Session, workspace: Resource, experiment: str, requested: str | None) -> str:
+def _run_id(session: Session, workspace: Resource, experiment: str, requested: str | None, skip: int) -> str:
+    """The requested id, or ``{experiment}_{epoch-ms}``: the first free millisecond from now + ``skip``."""
     if requested:
         if find_run(session, workspace, requested) is not None:
             raise Conflict(f"A run with id '{requested}' already exists.", code="RunAlreadyExists", target="runId")
         return requested
-    millis = int(time.time() * 1000)
+    millis = int(time.time() * 1000) + skip
     while find_run(session, workspace, f"{experiment}_{millis}") is not None:
         millis += 1
     return f"{experiment}_{millis}"
@@ -63,14 +67,22 @@ def start_run(session: Session, settings: Settings, workspace: Resource, caller:
         raise BadRequest(f"The script '{configuration.script}' is not in the project zip.",
                          code="ScriptNotFound", target="Script")
     experiment = get_or_create_experiment(session, workspace, experiment_name)
-    run_id = _run_id(session, workspace, experiment.name, requested_run_id)
     if definition.parentRunId:
         get_run(session, workspace, definition.parentRunId)
-    run = create_run(session, workspace, experiment, run_id, CreateRun(
-        parentRunId=definition.parentRunId, target=compute.name, scriptName=configuration.script,
-        runType=definition.runType or "azureml.scriptrun", runDefinition=raw_definition,
-        properties={"azureml.runsource": "experiment", "ContentSnapshotId": run_id},
-    ), caller, settings.base_url)
+    for skip in range(ID_ATTEMPTS):
+        run_id = _run_id(session, workspace, experiment.name, requested_run_id, skip)
+        try:
+            run = create_run(session, workspace, experiment, run_id, CreateRun(
+                parentRunId=definition.parentRunId, target=compute.name, scriptName=configuration.script,
+                runType=definition.runType or "azureml.scriptrun", runDefinition=raw_definition,
+                properties={"azureml.runsource": "experiment", "ContentSnapshotId": run_id},
+            ), caller, settings.base_url)
+            break
+        except Conflict as error:  # a concurrent startrun took the same millisecond: take the next one
+            if requested_run_id or error.code != "RunAlreadyExists":
+                raise
+    else:
+        raise Conflict("Could not allocate a run id; retry.", code="RunAlreadyExists", target="runId")
     run.compute_id, run.node_count, run.submitted_by = compute.id, configuration.nodeCount, caller.object_id
     set_status(run, "Queued")
     destination = layout.snapshot_zip(settings, run)
