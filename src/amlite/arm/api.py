@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from amlite.arm import service
 from amlite.arm.api_versions import api_version, check_api_version
 from amlite.arm.catalog import PROVIDERS
-from amlite.arm.ids import provider_id, resource_group_id, subscription_id
+from amlite.arm.ids import resource_group_id, subscription_id
 from amlite.arm.operations import polling_headers, status_document
 from amlite.arm.schemas import (
     MoveResourcesRequest,

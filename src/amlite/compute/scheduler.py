@@ -26,7 +26,7 @@ from amlite.runs.service import set_status, touch
 from amlite.runs.tables import Experiment, Run
 from amlite.workspaces.compute_schemas import parse_duration
 from amlite.workspaces.tables import Compute
-from amlite.workspaces.vm_sizes import find_vm_size
+from amlite.workspaces.vm_sizes import VmSize, find_vm_size
 
 log = logging.getLogger("amlite.scheduler")
 PREPARING = ("Preparing", "Provisioning")
@@ -102,7 +102,7 @@ class Scheduler:
         directory = layout.run_dir(settings, run)
         directory.mkdir(parents=True, exist_ok=True)
         config_path = directory / "agent.json"
-        config_path.write_text(json.dumps(self._agent_config(session, workspace, compute, run)))
+        config_path.write_text(json.dumps(self._agent_config(session, workspace, run, size)))
         config_path.chmod(0o600)
         try:
             run.backend_handle = self.backend.submit(RunContext(
@@ -114,11 +114,10 @@ class Scheduler:
             set_status(run, "Failed")
             run.nodes_held = 0
 
-    def _agent_config(self, session: Session, workspace: Resource, compute: Compute, run: Run) -> dict[str, Any]:
+    def _agent_config(self, session: Session, workspace: Resource, run: Run, size: VmSize | None) -> dict[str, Any]:
         settings = self.context.settings
         experiment = session.get(Experiment, run.experiment_id)
         configuration = parse_definition(run.run_definition).configuration
-        size = find_vm_size(compute.vm_size)
         principal = session.get(Principal, run.submitted_by) if run.submitted_by else None
         limit = configuration.maxRunDurationSeconds
         token = self.context.tokens.issue(

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from amlite.arm.api_versions import check_api_version
-from amlite.arm.resources import list_resources, tracked_json
+from amlite.arm.listing import tracked_page
+from amlite.arm.resources import tracked_json
 from amlite.arm.service import get_resource_group, get_subscription, provider_or_404, require_registered
 from amlite.arm.tables import Subscription
 from amlite.dependents import service
@@ -17,7 +18,7 @@ from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
 from amlite.web.body import body_of
 from amlite.web.deps import DB, app_context
-from amlite.web.responses import json_response, next_link
+from amlite.web.responses import json_response
 
 router = APIRouter(dependencies=[Depends(authenticate)])
 
@@ -41,26 +42,13 @@ def _resource_id(subscription: Subscription, group: str, kind: Kind, name: str) 
     return f"/subscriptions/{subscription.id}/resourceGroups/{group}/providers/{kind.type_name}/{name}"
 
 
-def _page(request: Request, session: Session, authz: Authorizer, subscription: Subscription, kind: Kind,
-          group: str | None, skiptoken: str | None):
-    settings = app_context(request).settings
-    after = int(skiptoken) if skiptoken and skiptoken.isdigit() else None
-    rows = list_resources(session, subscription.id, kind.type_name, group, after, settings.page_size + 1)
-    more = len(rows) > settings.page_size
-    rows = rows[: settings.page_size]
-    body: dict = {"value": [tracked_json(r) for r in rows if authz.can(f"{kind.type_name}/read", r.resource_id)]}
-    if more:
-        body["nextLink"] = next_link(request, settings.base_url, **{"$skiptoken": rows[-1].id})
-    return json_response(body)
-
-
 @router.get(TYPE_IN_SUBSCRIPTION, operation_id="DependentResources_ListBySubscription")
 def list_by_subscription(request: Request, subscriptionId: str, resourceProviderNamespace: str, resourceType: str,
                          skiptoken: str | None = Query(default=None, alias="$skiptoken"),
                          authz: Authorizer = Depends(authenticate), session: Session = DB):
     kind = _kind(request, resourceProviderNamespace, resourceType)
     subscription = get_subscription(session, authz, subscriptionId)
-    return _page(request, session, authz, subscription, kind, None, skiptoken)
+    return tracked_page(request, session, authz, subscription, kind.type_name, None, skiptoken, tracked_json)
 
 
 @router.get(TYPE_IN_GROUP, operation_id="DependentResources_ListByResourceGroup")
@@ -70,7 +58,8 @@ def list_by_group(request: Request, subscriptionId: str, resourceGroupName: str,
     kind = _kind(request, resourceProviderNamespace, resourceType)
     subscription = get_subscription(session, authz, subscriptionId)
     group = get_resource_group(session, subscription.id, resourceGroupName)
-    return _page(request, session, authz, subscription, kind, group.name, skiptoken)
+    return tracked_page(request, session, authz, subscription, kind.type_name, group.name, skiptoken,
+                        tracked_json)
 
 
 @router.put(RESOURCE, operation_id="DependentResources_CreateOrUpdate")

@@ -42,9 +42,8 @@ def _required(fields: dict[str, str], name: str) -> str:
     return value
 
 
-def _client_credentials(request: Request, session: Session, tenant_id: str, fields: dict[str, str],
+def _client_credentials(request: Request, session: Session, tenant: Tenant, fields: dict[str, str],
                         resource: str, version: str):
-    tenant = _tenant(session, tenant_id)
     grant_type = _required(fields, "grant_type")
     if grant_type != "client_credentials":
         raise OAuthError(400, "unsupported_grant_type", f"The app requested an unsupported grant type '{grant_type}'.", 70003)
@@ -71,9 +70,9 @@ def _client_credentials(request: Request, session: Session, tenant_id: str, fiel
 @router.post("/{tenant}/oauth2/token", operation_id="Token_V1", tags=["identity"])
 def token_v1(request: Request, tenant: str, fields: dict[str, str] = Depends(form_fields),
              session: Session = DB):
-    _tenant(session, tenant)
+    directory = _tenant(session, tenant)
     resource = _required(fields, "resource")
-    issued = _client_credentials(request, session, tenant, fields, resource, "1.0")
+    issued = _client_credentials(request, session, directory, fields, resource, "1.0")
     lifetime = str(issued.expires_at - issued.issued_at)
     return json_response({
         "token_type": "Bearer",
@@ -89,7 +88,7 @@ def token_v1(request: Request, tenant: str, fields: dict[str, str] = Depends(for
 @router.post("/{tenant}/oauth2/v2.0/token", operation_id="Token_V2", tags=["identity"])
 def token_v2(request: Request, tenant: str, fields: dict[str, str] = Depends(form_fields),
              session: Session = DB):
-    _tenant(session, tenant)
+    directory = _tenant(session, tenant)
     scope = _required(fields, "scope")
     scopes = scope.split()
     if len(scopes) != 1 or not scopes[0].endswith("/.default"):
@@ -100,7 +99,7 @@ def token_v2(request: Request, tenant: str, fields: dict[str, str] = Depends(for
             1002012,
         )
     resource = scopes[0].removesuffix("/.default")
-    issued = _client_credentials(request, session, tenant, fields, resource, "2.0")
+    issued = _client_credentials(request, session, directory, fields, resource, "2.0")
     lifetime = issued.expires_at - issued.issued_at
     return json_response({
         "token_type": "Bearer",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from amlite.arm.tables import Subscription

@@ -7,14 +7,14 @@ from sqlalchemy.orm import Session
 
 from amlite.arm.api_versions import api_version
 from amlite.arm.operations import polling_headers
-from amlite.arm.resources import list_resources
+from amlite.arm.listing import tracked_page
 from amlite.arm.service import get_resource_group, get_subscription, require_registered
 from amlite.arm.tables import Resource, Subscription
 from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
 from amlite.web.body import body_of
 from amlite.web.deps import DB, app_context
-from amlite.web.responses import json_response, next_link
+from amlite.web.responses import json_response
 from amlite.workspaces import service
 from amlite.workspaces.schemas import WORKSPACES, WorkspacePatch, WorkspacePut, workspace_json
 
@@ -47,14 +47,8 @@ def _start(request: Request, session: Session, workspace: Resource, kind: str) -
 
 def _list(request: Request, session: Session, authz: Authorizer, subscription: Subscription, group: str | None,
           skiptoken: str | None):
-    settings = app_context(request).settings
-    after = int(skiptoken) if skiptoken and skiptoken.isdigit() else None
-    rows = list_resources(session, subscription.id, WORKSPACES, group, after, settings.page_size + 1)
-    page = rows[: settings.page_size]
-    body: dict = {"value": [_render(session, w) for w in page if authz.can(f"{WORKSPACES}/read", w.resource_id)]}
-    if len(rows) > settings.page_size:
-        body["nextLink"] = next_link(request, settings.base_url, **{"$skiptoken": page[-1].id})
-    return json_response(body)
+    return tracked_page(request, session, authz, subscription, WORKSPACES, group, skiptoken,
+                        lambda workspace: _render(session, workspace))
 
 
 @router.get(IN_SUBSCRIPTION, operation_id="Workspaces_ListBySubscription", dependencies=[VERSION])
