@@ -178,8 +178,8 @@ def test_multi_node_ranks_and_output_collection(server: Server, arm: httpx.Clien
     run = wait_status(arm, run_url(workspace["id"], name, run_id))
     assert run["status"] == "Completed", run.get("error")
     first, second = driver_log(arm, workspace["id"], run_id, 0), driver_log(arm, workspace["id"], run_id, 1)
-    assert f"rank 0 of 2 127.0.0.1" in first and run_id in first
-    assert f"rank 1 of 2 127.0.0.1" in second
+    assert "rank 0 of 2 127.0.0.1" in first and run_id in first
+    assert "rank 1 of 2 127.0.0.1" in second
     assert first.split()[5] == second.split()[5], "one MASTER_PORT for every rank"
     account = workspace["properties"]["storageAccount"].rsplit("/", 1)[1]
     stored = server.data_dir / "storage" / account / "azureml" / "ExperimentRun" / f"dcid.{run_id}" / "outputs"
