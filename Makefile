@@ -18,7 +18,12 @@ install-test: $(BIN)/uv
 serve: install
 	$(BIN)/amlite serve $(ARGS)
 
-test: install-test
+# Azurite, Microsoft's Azure Storage emulator (npm): the artifact tests' Azure Blob endpoint.
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
+$(AZURITE):
+	npm install --silent --no-audit --no-fund --prefix .tools/azurite azurite@3.35
+
+test: install-test $(AZURITE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Side-by-side benchmarks (amlite vs MLflow's tracking server); see benchmarks/README.md.

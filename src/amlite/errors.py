@@ -41,6 +41,11 @@ class InvalidRequestContent(BadRequest):
     code = "InvalidRequestContent"
 
 
+class PayloadTooLarge(AmliteError):
+    status = 413
+    code = "RequestBodyTooLarge"
+
+
 class MissingApiVersionParameter(BadRequest):
     code = "MissingApiVersionParameter"
 

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = 0.5
     snapshot_max_files: int = 10000
     snapshot_max_bytes: int = 300 << 20
+    # artifacts: where the bytes go (file:// under the data dir by default, or azureblob://...)
+    artifact_store: str | None = None
+    artifact_store_key: str | None = None
+    artifact_upload_max_bytes: int = 5 << 30
+    artifact_link_seconds: int = 3600
 
     @property
     def tls_enabled(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import case, select, update
@@ -44,21 +45,23 @@ class IncomingSeries:
     points: list[IncomingPoint] = field(default_factory=list)
 
 
-def _utc(value: datetime | None) -> datetime:
+def _utc(value: datetime | None, default: datetime | None = None) -> datetime:
     if value is None:
-        return utcnow()
+        return default or utcnow()
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def from_v1(dtos: list[MetricDto]) -> list[IncomingSeries]:
     """One IncomingSeries per metric name (the SDK sends one MetricDto per logged value), so that a
-    batch costs one series update per name, not one per value."""
+    batch costs one series update per name, not one per value. Values sent without a time get the
+    batch's arrival time."""
     series: dict[str, IncomingSeries] = {}
+    received = utcnow()
     for dto in dtos:
         columns = {p.name or p.propertyId: p.type or "none" for p in (dto.metric_schema.properties if dto.metric_schema else [])}
         if not columns and dto.cells:
             columns = {key: type(value).__name__ for key, value in dto.cells[0].items()}
-        metric_id, created = dto.metricId or str(uuid.uuid4()), _utc(dto.createdUtc)
+        metric_id, created = dto.metricId or str(uuid.uuid4()), _utc(dto.createdUtc, received)
         target = series.setdefault(dto.name, IncomingSeries(dto.name, dto.metricType, columns, dto.description,
                                                             dto.dataLocation))
         target.points.extend(IncomingPoint(metric_id, created, cell) for cell in dto.cells)
@@ -66,11 +69,12 @@ def from_v1(dtos: list[MetricDto]) -> list[IncomingSeries]:
 
 
 def from_v2(dtos: list[MetricV2Dto]) -> list[IncomingSeries]:
+    received = utcnow()
     return [
         IncomingSeries(
             dto.name, str(dto.properties.get(UX_TYPE) or "azureml.v1.scalar"), dto.columns,
             data_location=dto.properties.get("dataLocation"),
-            points=[IncomingPoint(v.metricId or str(uuid.uuid4()), _utc(v.createdUtc), v.data, v.step)
+            points=[IncomingPoint(v.metricId or str(uuid.uuid4()), _utc(v.createdUtc, received), v.data, v.step)
                     for v in dto.value],
         )
         for dto in dtos
@@ -130,7 +134,7 @@ def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_point
             if not isinstance(point.cell, dict) or not point.cell:
                 raise BadRequest(f"Metric '{series.name}' has an empty or non-object cell.", code="InvalidMetric")
     ids = _series_ids(session, run, incoming)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for series in incoming:
         if not series.points:
             continue
@@ -147,13 +151,13 @@ def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_point
         ).scalar_one()
         next_implicit = last - implicit + 1
         column = next(iter(series.columns)) if len(series.columns) == 1 else None
+        series_id = ids[series.name]
         for point in series.points:
             step = point.step
             if step is None:
                 step, next_implicit = next_implicit, next_implicit + 1
-            rows.append({"series_id": ids[series.name], "metric_id": point.metric_id, "step": step,
-                         "created_at": point.created_at, "value": _numeric(point.cell),
-                         "cell": _compact(column, point.cell)})
+            rows.append((series_id, point.metric_id, step, point.created_at, _numeric(point.cell),
+                         _compact(column, point.cell)))
     if rows:
         _insert_points(session, rows)
     return len(rows)
@@ -162,9 +166,10 @@ def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_point
 _POINT_COLUMNS = ("series_id", "metric_id", "step", "created_at", "value", "cell")
 
 
-def _insert_points(session: Session, rows: list[dict[str, Any]]) -> None:
-    """One executemany with the columns' own bind processors applied once per value: SQLAlchemy's
-    generic per-row parameter handling costs more than the database does for a 1,000-point batch."""
+def _insert_points(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany of rows in ``_POINT_COLUMNS`` order, with the columns' own bind processors
+    applied once per distinct value: SQLAlchemy's generic per-row parameter handling costs more than
+    the database does for a 1,000-point batch."""
     connection = session.connection()
     dialect = connection.dialect
     table = MetricPoint.__table__
@@ -172,11 +177,19 @@ def _insert_points(session: Session, rows: list[dict[str, Any]]) -> None:
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     statement = (f"INSERT INTO {table.name} ({', '.join(_POINT_COLUMNS)}) "
                  f"VALUES ({', '.join([marker] * len(_POINT_COLUMNS))})")
-    values = [
-        tuple(process(row[name]) if process else row[name] for name, process in zip(_POINT_COLUMNS, processors))
-        for row in rows
-    ]
-    connection.exec_driver_sql(statement, values)
+    columns = list(zip(*rows))
+    for index, process in enumerate(processors):
+        if process is not None:
+            columns[index] = _bound(columns[index], process)
+    connection.exec_driver_sql(statement, list(zip(*columns)))
+
+
+def _bound(values: tuple[Any, ...], process: Callable[[Any], Any]) -> list[Any]:
+    """``process`` of each value, computed once per distinct value (the points of a batch mostly
+    share their time); None stays SQL NULL and unhashable cells are processed one by one."""
+    memo: dict[Any, Any] = {None: None}
+    return [process(v) if type(v) is dict else memo[v] if v in memo else memo.setdefault(v, process(v))
+            for v in values]
 
 
 def list_series(session: Session, run: Run) -> list[MetricSeries]:

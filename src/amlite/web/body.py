@@ -26,21 +26,21 @@ class WireModel(BaseModel):
     def _case_insensitive_keys(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        names = _wire_names(cls)
-        if all(key in names.values() for key in data):  # already spelled as the model spells them
+        names, spelled = _wire_names(cls)
+        if spelled.issuperset(data):  # already spelled as the model spells them
             return data
         return {names.get(str(key).lower(), key): value for key, value in data.items()}
 
 
 @functools.cache
-def _wire_names(model: type[BaseModel]) -> dict[str, str]:
-    """lower-cased key -> the key the model reads (its alias, or its field name)."""
+def _wire_names(model: type[BaseModel]) -> tuple[dict[str, str], frozenset[str]]:
+    """lower-cased key -> the key the model reads (its alias, or its field name), and those keys."""
     names: dict[str, str] = {}
     for name, field in model.model_fields.items():
         names[name.lower()] = field.alias or name
         if field.alias:
             names[field.alias.lower()] = field.alias
-    return names
+    return names, frozenset(names.values())
 
 
 async def read_json(request: Request) -> Any:
