@@ -1,10 +1,12 @@
-"""What the running server holds: settings, the store, the token service, the operation runner."""
+"""What the running server holds: settings, the store, the token service, the operation runner, the
+artifact store and the compute backend."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from amlite.arm.operations import OperationRunner
+from amlite.artifacts.stores import ArtifactStore
 from amlite.background import PeriodicService
 from amlite.compute.backends.base import ComputeBackend
 from amlite.db.engine import Database
@@ -21,5 +23,6 @@ class AppContext:
     operations: OperationRunner
     secrets: SecretBox
     backend: ComputeBackend
+    artifacts: ArtifactStore
     # background services by name (e.g. "scheduler"), so that a route can wake one
     services: dict[str, PeriodicService] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from amlite import __version__
 from amlite.arm import api as arm_api
 from amlite.arm import service as arm_service
 from amlite.arm.operations import OperationRunner
+from amlite.artifacts.stores import open_store
 from amlite.background import PeriodicService
 from amlite.compute.backends.local import LocalBackend
 from amlite.compute.scheduler import Scheduler
@@ -59,7 +60,7 @@ def build_context(settings: Settings) -> AppContext:
     operations.register("computes/delete", compute_service.delete_compute)
     secrets = SecretBox.from_settings(settings.secret_key, settings.data_dir)
     return AppContext(settings=settings, db=db, tokens=tokens, operations=operations, secrets=secrets,
-                      backend=LocalBackend())
+                      backend=LocalBackend(), artifacts=open_store(settings))
 
 
 def background_services(context: AppContext) -> list[PeriodicService]:
