@@ -93,6 +93,11 @@ class PreconditionFailed(AmliteError):
     code = "PreconditionFailed"
 
 
+class RangeNotSatisfiable(AmliteError):
+    status = 416
+    code = "InvalidRange"
+
+
 class ServiceUnavailable(AmliteError):
     status = 503
     code = "ServiceUnavailable"

@@ -5,6 +5,8 @@ compute admin credentials). One master key: ``AMLITE_SECRET_KEY``, else ``<data-
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -15,6 +17,7 @@ from cryptography.fernet import Fernet
 
 class SecretBox:
     def __init__(self, key: bytes) -> None:
+        self._key = key
         self._fernet = Fernet(key)
 
     @classmethod
@@ -31,6 +34,10 @@ class SecretBox:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(Fernet.generate_key())
         return cls(path.read_bytes().strip())
+
+    def derive(self, purpose: str) -> bytes:
+        """A key of its own for one purpose (e.g. signing links), derived from the master key."""
+        return hmac.new(self._key, f"amlite:{purpose}".encode(), hashlib.sha256).digest()
 
     def seal(self, document: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(document).encode()).decode()

@@ -12,11 +12,16 @@ from amlite import __version__
 from amlite.arm import api as arm_api
 from amlite.arm import service as arm_service
 from amlite.arm.operations import OperationRunner
+from amlite.artifacts import api as artifacts_api
+from amlite.artifacts import blob_api, history_api
+from amlite.artifacts.blob_hosts import BlobHostMiddleware
 from amlite.artifacts.stores import open_store
 from amlite.background import PeriodicService
 from amlite.compute.backends.local import LocalBackend
 from amlite.compute.scheduler import Scheduler
+from amlite.content import api as content_api
 from amlite.context import AppContext
+from amlite.datastores import api as datastores_api
 from amlite.dependents import api as dependents_api
 from amlite.db.engine import Database
 from amlite.db.migrate import upgrade
@@ -38,11 +43,14 @@ from amlite.workspaces import discovery
 from amlite.workspaces import service as workspaces_service
 from amlite.web.routing import CanonicalPathMiddleware, PathCanonicalizer
 
-# Routes that answer without a token: the API itself says so (Azure AD, discovery, health).
-PUBLIC_ROUTERS = (identity_api.router, discovery.router)
+# Routes that answer without a token: the API itself says so (Azure AD, discovery, health); blob links
+# carry their own signature.
+PUBLIC_ROUTERS = (identity_api.router, discovery.router, blob_api.router)
 # Order matters: the generic dependent-resource routes come last, after the providers with literal paths.
 AUTHENTICATED_ROUTERS = (arm_api.router, workspaces_api.router, compute_api.router, runs_api.router,
-                         metrics_api.router, logs_api.router, execution_api.router, dependents_api.router)
+                         metrics_api.router, logs_api.router, execution_api.router, content_api.router,
+                         datastores_api.router,
+                         artifacts_api.router, history_api.router, dependents_api.router)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -115,5 +123,6 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(CanonicalPathMiddleware, canonicalizer=PathCanonicalizer(route.path for route in api_routes(app)))
+    app.add_middleware(BlobHostMiddleware, suffix=context.settings.blob_host_suffix)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     artifact_store_key: str | None = None
     artifact_upload_max_bytes: int = 5 << 30
     artifact_link_seconds: int = 3600
+    # links as https://{account}.blob.{suffix}:{port}/..., the form the Azure ML SDK needs (see artifacts/blob_hosts.py)
+    blob_host_suffix: str | None = None
 
     @property
     def tls_enabled(self) -> bool:

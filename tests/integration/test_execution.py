@@ -165,7 +165,7 @@ def test_concurrent_startruns_get_unique_ids(server: Server, workspace: dict, cp
             assert wait_status(client, run_url(workspace["id"], name, run_id))["status"] == "Completed"
 
 
-def test_multi_node_ranks_and_output_collection(server: Server, arm: httpx.Client, workspace: dict, cpu: str):
+def test_multi_node_ranks_and_output_collection(arm: httpx.Client, workspace: dict, cpu: str):
     name = experiment()
     script = ("import os\n"
               "print('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'], os.environ['MASTER_ADDR'],"
@@ -181,9 +181,8 @@ def test_multi_node_ranks_and_output_collection(server: Server, arm: httpx.Clien
     assert "rank 0 of 2 127.0.0.1" in first and run_id in first
     assert "rank 1 of 2 127.0.0.1" in second
     assert first.split()[5] == second.split()[5], "one MASTER_PORT for every rank"
-    account = workspace["properties"]["storageAccount"].rsplit("/", 1)[1]
-    stored = server.data_dir / "storage" / account / "azureml" / "ExperimentRun" / f"dcid.{run_id}" / "outputs"
-    assert sorted(p.name for p in stored.iterdir()) == ["rank0.txt", "rank1.txt"]
+    artifacts = arm.get(f"{run_url(workspace['id'], name, run_id)}/artifacts/path/outputs").json()["value"]
+    assert [a["path"] for a in artifacts] == ["outputs/rank0.txt", "outputs/rank1.txt"]
 
 
 def test_failed_environment_build_fails_the_run(arm: httpx.Client, workspace: dict, cpu: str):

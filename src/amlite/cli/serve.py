@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from amlite.artifacts.blob_hosts import blob_host_pattern
 from amlite.bootstrap import CREDENTIALS_FILE, bootstrap
 from amlite.cli.options import DatabaseUrl, DataDir, PublicUrl, settings_from
 from amlite.server import build_context, create_app
@@ -37,7 +38,10 @@ def serve(
     if settings.tls_cert is not None:
         ssl_files = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
     elif settings.tls:
-        files = ensure_local_tls(settings.data_dir, (settings.host,) if settings.host not in ("0.0.0.0", "::") else ())
+        names = (settings.host,) if settings.host not in ("0.0.0.0", "::") else ()
+        if settings.blob_host_suffix:
+            names += (blob_host_pattern(settings.blob_host_suffix),)
+        files = ensure_local_tls(settings.data_dir, names)
         ssl_files = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
         typer.echo(f"TLS: trust this CA in clients (REQUESTS_CA_BUNDLE={files.ca_cert})")
 

@@ -30,6 +30,9 @@ import httpx  # noqa: E402
 from amlite.compute import environments, snapshots  # noqa: E402
 
 CONTROL_LOG = "azureml-logs/60_control_log.txt"
+# the run's files are artifacts of this origin, in the run's data container
+ARTIFACT_ORIGIN = "ExperimentRun"
+ARTIFACT_BATCH = 500
 KILL_GRACE_SECONDS = 10
 LOG_FLUSH_SECONDS = 0.5
 SERVER_PATIENCE_SECONDS = 900
@@ -46,16 +49,25 @@ class Server:
         verify: Any = config.get("caFile") or True
         self.client = httpx.Client(headers={"Authorization": f"Bearer {config['token']}"}, verify=verify,
                                    timeout=30)
+        self.links = httpx.Client(verify=verify, timeout=300)  # signed links carry their own authorization
         self.run_url = config["runUrl"]
         self.logs_url = config["logsUrl"]
+        self.artifacts_url = f"{config['artifactsUrl']}/batch/metadata/{ARTIFACT_ORIGIN}/{config['dataContainerId']}"
         self.run_id = config["runId"]
 
-    def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
+    def call(self, method: str, url: str, client: httpx.Client | None = None, file: Path | None = None,
+             **kwargs: Any) -> httpx.Response | None:
+        """The response (below 500), or None once the server stayed away too long; ``file`` is sent as
+        the body, read afresh at each attempt."""
         deadline = time.monotonic() + SERVER_PATIENCE_SECONDS
         delay = 0.5
         while True:
             try:
-                response = self.client.request(method, url, **kwargs)
+                if file is None:
+                    response = (client or self.client).request(method, url, **kwargs)
+                else:
+                    with file.open("rb") as content:
+                        response = (client or self.client).request(method, url, content=content, **kwargs)
                 if response.status_code < 500:
                     return response
             except httpx.TransportError:
@@ -79,6 +91,33 @@ class Server:
     def append(self, path: str, data: bytes) -> None:
         self.call("POST", f"{self.logs_url}/{path}", content=data)
 
+    def upload(self, files: dict[str, Path]) -> list[str]:
+        """Each file as an artifact of the run (empty artifacts first, then the bytes to each one's write
+        link); answers what could not be uploaded, and why."""
+        failures = []
+        names = sorted(files)
+        for start in range(0, len(names), ARTIFACT_BATCH):
+            batch = names[start:start + ARTIFACT_BATCH]
+            response = self.call("POST", self.artifacts_url, json={"paths": [{"path": name} for name in batch]})
+            if response is None or response.status_code != 200:
+                failures += [f"{name}: {_reason(response)}" for name in batch]
+                continue
+            links = response.json()["artifactContentInformation"]
+            for name in batch:
+                put = self.call("PUT", links[name]["contentUri"], client=self.links, file=files[name],
+                                headers={"x-ms-blob-type": "BlockBlob", "x-ms-blob-content-type": _content_type(name)})
+                if put is None or put.status_code != 201:
+                    failures.append(f"{name}: {_reason(put)}")
+        return failures
+
+
+def _reason(response: httpx.Response | None) -> str:
+    return "the server did not answer" if response is None else f"HTTP {response.status_code} {response.text[:300]}"
+
+
+def _content_type(name: str) -> str:
+    return "text/plain" if name.endswith((".txt", ".log")) else "application/octet-stream"
+
 
 @dataclass
 class LogPump:
@@ -86,9 +125,11 @@ class LogPump:
 
     server: Server
     path: str
+    local: Path | None = None  # a copy kept by the agent, uploaded as the run's artifact at the end
     tail: list[str] = field(default_factory=list)
     _buffer: list[bytes] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _sending: threading.Lock = field(default_factory=threading.Lock)  # flushes one at a time, in order
 
     def write(self, text: str) -> None:
         with self._lock:
@@ -96,10 +137,15 @@ class LogPump:
             self.tail = (self.tail + text.splitlines())[-40:]
 
     def flush(self) -> None:
-        with self._lock:
-            data, self._buffer = b"".join(self._buffer), []
-        if data:
-            self.server.append(self.path, data)
+        with self._sending:
+            with self._lock:
+                data, self._buffer = b"".join(self._buffer), []
+            if data:
+                if self.local is not None:
+                    self.local.parent.mkdir(parents=True, exist_ok=True)
+                    with self.local.open("ab") as copy:
+                        copy.write(data)
+                self.server.append(self.path, data)
 
     def drain(self, stream) -> None:
         for line in iter(stream.readline, b""):
@@ -165,9 +211,8 @@ class Agent:
         self.server.event("Start")
         exit_codes, timed_out = self._execute(python, workdir, spec.environment_variables)
         self.server.status("Finalizing")
-        if config.get("outputCollection", True):
-            self._collect(workdir)
         self._flush_logs()  # a client that sees the final status must find the whole log
+        self._collect(workdir if config.get("outputCollection", True) else None)
         self._finish(exit_codes, timed_out)
 
     def _command(self, python: Path) -> list[str]:
@@ -214,7 +259,7 @@ class Agent:
             self.log(str(error))
             return [127], False
         for rank in range(world):
-            pump = LogPump(self.server, driver_log(rank))
+            pump = LogPump(self.server, driver_log(rank), Path(config["runDir"]) / driver_log(rank))
             process = subprocess.Popen(command, cwd=workdir, env=self._environment(rank, world, port, extra_env),
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        start_new_session=True, preexec_fn=self._limits())
@@ -251,12 +296,20 @@ class Agent:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
 
-    def _collect(self, workdir: Path) -> None:
-        """./outputs and ./logs become the run's files, kept in the workspace's storage."""
-        destination = Path(self.config["outputsDir"])
-        for folder in ("outputs", "logs"):
-            if (workdir / folder).is_dir():
-                shutil.copytree(workdir / folder, destination / folder, dirs_exist_ok=True, symlinks=True)
+    def _collect(self, workdir: Path | None) -> None:
+        """The driver logs, and ./outputs and ./logs of ``workdir``, become the run's artifacts (regular
+        files only: a symbolic link could name a file outside the run)."""
+        files = {pump.path: pump.local for pump in self.pumps if pump.local is not None and pump.local.is_file()}
+        for folder in ("outputs", "logs") if workdir is not None else ():
+            for path in sorted((workdir / folder).rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    files[path.relative_to(workdir).as_posix()] = path
+        failures = self.server.upload(files)
+        for failure in failures:
+            self.log(f"could not keep the run's file {failure}")
+        if failures:
+            self.server.event("Warning", Source="outputs",
+                              Message=f"{len(failures)} of the run's files could not be uploaded: {failures[0]}")
 
     def _finish(self, exit_codes: list[int], timed_out: bool) -> None:
         tail = "\n".join(self.pumps[0].tail[-20:]) if self.pumps else "\n".join(self.control.tail[-20:])

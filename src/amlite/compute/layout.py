@@ -21,10 +21,5 @@ def environment_cache(settings: Settings) -> Path:
     return settings.data_dir / "envs"
 
 
-def run_files(settings: Settings, storage_account: str, run: Run) -> Path:
-    """The run's files (outputs, logs) in the workspace's storage account, as Azure lays them out."""
-    return settings.data_dir / "storage" / storage_account / "azureml" / "ExperimentRun" / run.data_container_id
-
-
 def storage_account_name(workspace: Resource) -> str:
     return workspace.properties["storageAccount"].rstrip("/").rsplit("/", 1)[-1]

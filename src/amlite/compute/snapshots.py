@@ -1,14 +1,18 @@
-"""The project snapshot posted to startrun (``projectZipFile``): checked before it is kept, then
-unpacked without trusting its headers, never writing outside the destination folder."""
+"""The project snapshot a run unpacks: the zip posted to startrun (``projectZipFile``), or one packed
+from a stored content snapshot for snapshotrun. Checked before it is kept, then unpacked without
+trusting its headers, never writing outside the destination folder."""
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
+from amlite.artifacts.stores.base import check_name
 from amlite.errors import BadRequest
 
 _CHUNK = 1 << 20
@@ -120,6 +124,52 @@ def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, written
     if (info.external_attr >> 16) & 0o111:
         target.chmod(target.stat().st_mode | 0o111)
     return written
+
+
+def check_path(path: str) -> str:
+    """A snapshot file's relative path, or BadRequest (``InvalidSnapshot``) naming it: no absolute
+    paths, drive letters, backslashes, '.' or '..' segments."""
+    try:
+        check_name(path)
+    except BadRequest:
+        raise BadRequest(f"'{path}' is not a valid snapshot path: use a relative path with '/' between "
+                         "folders and no '.' or '..' segments.", code="InvalidSnapshot", target="files") from None
+    if _DRIVE.match(path):
+        raise BadRequest(f"'{path}' is not a valid snapshot path: it starts with a drive letter.",
+                         code="InvalidSnapshot", target="files")
+    return path
+
+
+# (path, size, timestamp or None, a function giving the bytes as chunks)
+PackEntry = tuple[str, int, str | None, Callable[[], Iterable[bytes]]]
+
+
+def pack(dest: Path, files: Iterable[PackEntry], folders: Iterable[str] = ()) -> None:
+    """Write a zip of ``files`` (and of ``folders``, empty ones kept) to ``dest``, streaming each
+    file's bytes; ``dest`` appears only once complete."""
+    partial = dest.with_name(dest.name + ".partial")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for folder in folders:
+                archive.mkdir(folder)
+            for path, size, timestamp, read in files:
+                info = zipfile.ZipInfo(path, _zip_time(timestamp))
+                info.compress_type, info.file_size, info.external_attr = zipfile.ZIP_DEFLATED, size, 0o644 << 16
+                with archive.open(info, "w") as sink:
+                    for chunk in read():
+                        sink.write(chunk)
+        os.replace(partial, dest)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _zip_time(timestamp: str | None) -> tuple[int, int, int, int, int, int]:
+    try:
+        moment = datetime.fromisoformat(timestamp) if timestamp else datetime.now()
+    except ValueError:
+        moment = datetime.now()
+    return max(moment.timetuple()[:6], (1980, 1, 1, 0, 0, 0))
 
 
 def normalise(script: str) -> str | None:

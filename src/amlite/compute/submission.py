@@ -1,17 +1,20 @@
-"""startrun: validate what was posted, keep the snapshot, and queue the run on its compute."""
+"""startrun and snapshotrun: validate what was posted, give the run its project, and queue it on its compute."""
 
 from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from amlite.arm.tables import Resource
+from amlite.artifacts.stores import ArtifactStore
 from amlite.compute import layout, snapshots
-from amlite.compute.definition import RunDefinition
+from amlite.compute.definition import RunConfiguration, RunDefinition
+from amlite.content import service as content
 from amlite.errors import BadRequest, Conflict, NotFound
 from amlite.identity.tokens import Caller
 from amlite.runs import states
@@ -22,6 +25,7 @@ from amlite.runs.tables import Run
 from amlite.settings import Settings
 from amlite.web.body import parse_model
 from amlite.workspaces.compute_service import find_compute
+from amlite.workspaces.tables import Compute
 
 
 ID_ATTEMPTS = 50
@@ -46,10 +50,7 @@ def _run_id(session: Session, workspace: Resource, experiment: str, requested: s
     return f"{experiment}_{millis}"
 
 
-def start_run(session: Session, settings: Settings, workspace: Resource, caller: Caller, experiment_name: str,
-              requested_run_id: str | None, definition: RunDefinition, raw_definition: dict[str, Any],
-              zip_path: Path) -> Run:
-    configuration = definition.configuration
+def _compute(session: Session, workspace: Resource, configuration: RunConfiguration) -> Compute:
     compute = find_compute(session, workspace, configuration.target)
     if compute is None:
         raise NotFound(f"The compute target '{configuration.target}' does not exist in workspace "
@@ -61,11 +62,13 @@ def start_run(session: Session, settings: Settings, workspace: Resource, caller:
         raise BadRequest(f"NodeCount {configuration.nodeCount} exceeds the maxNodeCount "
                          f"({compute.max_node_count}) of compute '{compute.name}'.",
                          code="InvalidNodeCount", target="NodeCount")
-    names = snapshots.validate_zip(zip_path, max_files=settings.snapshot_max_files,
-                                   max_bytes=settings.snapshot_max_bytes)
-    if not snapshots.contains(names, configuration.script):
-        raise BadRequest(f"The script '{configuration.script}' is not in the project zip.",
-                         code="ScriptNotFound", target="Script")
+    return compute
+
+
+def _queue(session: Session, settings: Settings, workspace: Resource, caller: Caller, experiment_name: str,
+           requested_run_id: str | None, definition: RunDefinition, raw_definition: dict[str, Any],
+           compute: Compute, snapshot_id: str) -> Run:
+    """Create the run, Queued on its compute, its project the snapshot ``snapshot_id``."""
     experiment = get_or_create_experiment(session, workspace, experiment_name)
     if definition.parentRunId:
         get_run(session, workspace, definition.parentRunId)
@@ -73,9 +76,9 @@ def start_run(session: Session, settings: Settings, workspace: Resource, caller:
         run_id = _run_id(session, workspace, experiment.name, requested_run_id, skip)
         try:
             run = create_run(session, workspace, experiment, run_id, CreateRun(
-                parentRunId=definition.parentRunId, target=compute.name, scriptName=configuration.script,
+                parentRunId=definition.parentRunId, target=compute.name, scriptName=definition.configuration.script,
                 runType=definition.runType or "azureml.scriptrun", runDefinition=raw_definition,
-                properties={"azureml.runsource": "experiment", "ContentSnapshotId": run_id},
+                properties={"azureml.runsource": "experiment", "ContentSnapshotId": snapshot_id},
             ), caller, settings.base_url)
             break
         except Conflict as error:  # a concurrent startrun took the same millisecond: take the next one
@@ -83,11 +86,49 @@ def start_run(session: Session, settings: Settings, workspace: Resource, caller:
                 raise
     else:
         raise Conflict("Could not allocate a run id; retry.", code="RunAlreadyExists", target="runId")
-    run.compute_id, run.node_count, run.submitted_by = compute.id, configuration.nodeCount, caller.object_id
+    run.compute_id, run.node_count, run.submitted_by = compute.id, definition.configuration.nodeCount, caller.object_id
     set_status(run, "Queued")
+    return run
+
+
+def _script_not_found(script: str, where: str) -> BadRequest:
+    return BadRequest(f"The script '{script}' is not in {where}.", code="ScriptNotFound", target="Script")
+
+
+def start_run(session: Session, settings: Settings, store: ArtifactStore, workspace: Resource, caller: Caller,
+              experiment_name: str, requested_run_id: str | None, definition: RunDefinition,
+              raw_definition: dict[str, Any], zip_path: Path) -> Run:
+    """startrun: the posted project zip is kept for the run, and recorded as a content snapshot."""
+    compute = _compute(session, workspace, definition.configuration)
+    names = snapshots.validate_zip(zip_path, max_files=settings.snapshot_max_files,
+                                   max_bytes=settings.snapshot_max_bytes)
+    if not snapshots.contains(names, definition.configuration.script):
+        raise _script_not_found(definition.configuration.script, "the project zip")
+    snapshot_id = str(uuid.uuid4())
+    run = _queue(session, settings, workspace, caller, experiment_name, requested_run_id, definition,
+                 raw_definition, compute, snapshot_id)
+    content.snapshot_from_zip(session, store, settings, workspace, caller, zip_path, names, snapshot_id,
+                              experiment_name)
     destination = layout.snapshot_zip(settings, run)
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(zip_path, destination)
+    return run
+
+
+def start_snapshot_run(session: Session, settings: Settings, store: ArtifactStore, workspace: Resource,
+                       caller: Caller, experiment_name: str, requested_run_id: str | None,
+                       definition: RunDefinition, raw_definition: dict[str, Any]) -> Run:
+    """snapshotrun: the run gets its own zip of a stored snapshot, so the snapshot can be run again."""
+    compute = _compute(session, workspace, definition.configuration)
+    if not definition.snapshotId:
+        raise BadRequest("snapshotrun needs the id of an uploaded snapshot in the run definition's 'SnapshotId'.",
+                         code="InvalidRunDefinition", target="SnapshotId")
+    snapshot = content.get_snapshot(session, workspace, definition.snapshotId, "SnapshotId")
+    if not snapshots.contains(content.files_of(snapshot), definition.configuration.script):
+        raise _script_not_found(definition.configuration.script, f"snapshot '{snapshot.id}'")
+    run = _queue(session, settings, workspace, caller, experiment_name, requested_run_id, definition,
+                 raw_definition, compute, snapshot.id)
+    content.pack(store, workspace, snapshot, layout.snapshot_zip(settings, run))
     return run
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from amlite.arm.tables import Resource
+from amlite.artifacts.service import RUN_ORIGIN, Artifacts
 from amlite.errors import AmliteError, BadRequest
 from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
 from amlite.runs import experiments as experiment_service
 from amlite.runs import service
 from amlite.runs.logs import log_files
-from amlite.runs.paging import Page
+from amlite.runs.paging import page_json
 from amlite.runs.schemas import (
     BaseEvent,
     BatchEvents,
@@ -44,13 +43,6 @@ READ_RUNS = in_workspace("experiments/runs/read")
 WRITE_RUNS = in_workspace("experiments/runs/write")
 
 
-def _page_json(page: Page, render) -> dict[str, Any]:
-    body: dict[str, Any] = {"value": [render(item) for item in page.items]}
-    if page.continuation_token:
-        body["continuationToken"] = page.continuation_token
-    return body
-
-
 # Experiments ---------------------------------------------------------------------------------
 
 
@@ -61,7 +53,7 @@ def _list_experiments(request: Request, session: Session, workspace: Resource, t
                                                app_context(request).settings.page_size, view != "activeonly")
     if view == "archivedonly":
         page.items = [e for e in page.items if e.archived_at is not None]
-    return json_response(_page_json(page, experiment_json))
+    return json_response(page_json(page, experiment_json))
 
 
 @router.get(HISTORY + "/experiments", operation_id="Experiments_List")
@@ -125,7 +117,7 @@ def _runs_page(request: Request, session: Session, workspace: Resource, experime
     page = service.query_runs(session, workspace, experiment, params.filter, params.orderBy,
                               params.continuationToken, params.top, app_context(request).settings.page_size,
                               parent_run_id)
-    return json_response(_page_json(page, run_json))
+    return json_response(page_json(page, run_json))
 
 
 def _query_params(filter_: str | None, orderby: str | None, top: int | None, token: str | None) -> QueryParams:
@@ -195,7 +187,10 @@ def get_run_details(request: Request, experimentName: str, runId: str, workspace
     experiment = experiment_service.get_experiment(session, workspace, experimentName)
     run = service.get_run(session, workspace, runId, experiment)
     context = app_context(request)
-    return json_response(run_details_json(run, log_files(context.settings, workspace, run)))
+    files = log_files(context.settings, workspace, run)
+    artifacts = Artifacts.of(context, session, workspace)
+    files.update(artifacts.read_links(RUN_ORIGIN, run.data_container_id, list(files)))  # uploaded at the run's end
+    return json_response(run_details_json(run, files))
 
 
 @router.get(RUN + "/children", operation_id="Runs_GetChild")

@@ -1,4 +1,5 @@
-"""Routes of execution (execution/v1.0): startrun with a project zip and a run definition, cancel."""
+"""Routes of execution (execution/v1.0): startrun with a project zip and a run definition, snapshotrun
+with a run definition naming an uploaded snapshot, cancel."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from starlette.datastructures import UploadFile
 from sqlalchemy.orm import Session
 
 from amlite.arm.tables import Resource
-from amlite.compute.submission import cancel_run, parse_definition, start_run
+from amlite.compute.submission import cancel_run, parse_definition, start_run, start_snapshot_run
 from amlite.errors import BadRequest
 from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
 from amlite.runs.experiments import get_experiment
 from amlite.runs.schemas import run_json
 from amlite.runs.service import get_run
+from amlite.web.body import read_json
 from amlite.web.deps import DB, app_context
 from amlite.web.responses import json_response
 from amlite.workspaces.dataplane import WORKSPACE_PATH, in_workspace
@@ -71,10 +73,22 @@ def startrun(request: Request, experimentName: str, runId: str | None = None,
              workspace: Resource = SUBMIT, session: Session = DB):
     context = app_context(request)
     try:
-        run = start_run(session, context.settings, workspace, authz.caller, experimentName, runId,
-                        parse_definition(parts.definition), parts.definition, parts.zip_path)
+        run = start_run(session, context.settings, context.artifacts, workspace, authz.caller, experimentName,
+                        runId, parse_definition(parts.definition), parts.definition, parts.zip_path)
     finally:
         parts.zip_path.unlink(missing_ok=True)
+    session.commit()
+    context.services["scheduler"].wake()
+    return json_response({"runId": run.run_id})
+
+
+@router.post(EXPERIMENT + "/snapshotrun", operation_id="Runs_StartSnapshotRun")
+def snapshotrun(request: Request, experimentName: str, runId: str | None = None,
+                document: Any = Depends(read_json), authz: Authorizer = Depends(authenticate),
+                workspace: Resource = SUBMIT, session: Session = DB):
+    context = app_context(request)
+    run = start_snapshot_run(session, context.settings, context.artifacts, workspace, authz.caller, experimentName,
+                             runId, parse_definition(document), document)
     session.commit()
     context.services["scheduler"].wake()
     return json_response({"runId": run.run_id})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from amlite.errors import BadRequest
 
@@ -16,6 +17,14 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: list[T]
     continuation_token: str | None
+
+
+def page_json(page: Page[T], render: Callable[[T], Any]) -> dict[str, Any]:
+    """``{"value": [...], "continuationToken"?}``, the data plane's page."""
+    body: dict[str, Any] = {"value": [render(item) for item in page.items]}
+    if page.continuation_token:
+        body["continuationToken"] = page.continuation_token
+    return body
 
 
 def encode_token(document: dict) -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
+import anyio.from_thread
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -74,6 +76,19 @@ def parse_model(model: type[M], data: Any) -> M:
 
 async def read_model(request: Request, model: type[M]) -> M:
     return parse_model(model, await read_json(request))
+
+
+def body_chunks(request: Request) -> Iterator[bytes]:
+    """The request body as it arrives, for code running in a worker thread (``run_in_threadpool``):
+    a large upload goes to its destination chunk by chunk, never whole in memory."""
+    stream = request.stream()
+    while True:
+        try:
+            chunk = anyio.from_thread.run(stream.__anext__)
+        except StopAsyncIteration:
+            return
+        if chunk:
+            yield chunk
 
 
 def body_of(model: type[M]) -> Any:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from xml.sax.saxutils import escape
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sqlalchemy.exc import OperationalError
@@ -61,9 +62,23 @@ def data_plane_body(error: AmliteError, request_id: str) -> dict[str, Any]:
 
 # Data-plane services keep their own envelope (v1-sdk-operations.md, section 5.0).
 DATA_PLANE_PREFIXES = ("/history/", "/metric/", "/execution/", "/artifact/", "/content/", "/datastore/")
+# The Azure-Blob-compatible endpoint answers as Azure Storage does.
+STORAGE_PREFIX = "/blob/"
+STORAGE_VERSION = "2021-08-06"
 
 
-def render_error(path: str, error: AmliteError, request_id: str = "") -> JSONResponse:
+def storage_error(error: AmliteError, request_id: str) -> Response:
+    """Azure Storage's error: an XML ``<Error>`` with Code and Message, the code again in ``x-ms-error-code``."""
+    body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{escape(error.code)}</Code>'
+            f"<Message>{escape(error.message)}\nRequestId:{request_id}\n"
+            f"Time:{time.strftime('%Y-%m-%dT%H:%M:%S.0000000Z', time.gmtime())}</Message></Error>")
+    headers = {**error.headers, "x-ms-error-code": error.code, "x-ms-version": STORAGE_VERSION}
+    return Response(body, status_code=error.status, headers=headers, media_type="application/xml")
+
+
+def render_error(path: str, error: AmliteError, request_id: str = "") -> Response:
+    if path.startswith(STORAGE_PREFIX):
+        return storage_error(error, request_id or str(uuid.uuid4()))
     if isinstance(error, OAuthError):
         body = oauth_body(error)
     elif path.lower().startswith(DATA_PLANE_PREFIXES):
@@ -78,10 +93,10 @@ def _request_id(request: Request) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def on_amlite_error(request: Request, exc: AmliteError) -> JSONResponse:
+    async def on_amlite_error(request: Request, exc: AmliteError) -> Response:
         return render_error(request.url.path, exc, _request_id(request))
 
-    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
             error: AmliteError = MethodNotAllowed(
                 f"The requested resource does not support http method '{request.method}'.",
@@ -94,14 +109,14 @@ def install_error_handlers(app: FastAPI) -> None:
             error.status = exc.status_code
         return render_error(request.url.path, error, _request_id(request))
 
-    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"'{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
         )
         return render_error(request.url.path, InvalidRequestContent(f"The request was invalid: {problems}."),
                             _request_id(request))
 
-    async def on_database_error(request: Request, exc: OperationalError) -> JSONResponse:
+    async def on_database_error(request: Request, exc: OperationalError) -> Response:
         if "database is locked" not in str(exc):
             raise exc
         busy = ServiceUnavailable("The store is busy; retry the request.", code="StoreBusy",

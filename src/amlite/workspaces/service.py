@@ -12,6 +12,7 @@ from amlite.arm.catalog import normalize_region
 from amlite.arm.resources import ResourceId, find_by_id, find_resource, not_found
 from amlite.arm.service import get_resource_group
 from amlite.arm.tables import Operation, Resource
+from amlite.datastores.defaults import ensure_defaults
 from amlite.db.base import utcnow
 from amlite.errors import AmliteError, BadRequest, Conflict
 from amlite.secrets import SecretBox
@@ -121,7 +122,8 @@ def require_dependency(session: Session, workspace: Resource, member: str) -> Re
 
 
 def provision_workspace(session: Session, operation: Operation) -> AmliteError | None:
-    """Operation handler: the workspace is Succeeded when its dependencies are sound, else Failed."""
+    """Operation handler: the workspace is Succeeded when its dependencies are sound (and then has its
+    built-in datastores), else Failed."""
     workspace = session.get(Resource, operation.payload["resource"])
     if workspace is None:
         return AmliteError("The workspace was deleted while it was being created.", code="ResourceNotFound")
@@ -137,6 +139,7 @@ def provision_workspace(session: Session, operation: Operation) -> AmliteError |
             + " ".join(p["message"] for p in problems),
             code=first["code"], target=first["target"],
         )
+    ensure_defaults(session, workspace)
     return None
 
 

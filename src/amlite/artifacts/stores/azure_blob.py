@@ -8,7 +8,6 @@ such as Azurite. The account key comes from the settings, never from the URI.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
@@ -25,6 +24,9 @@ from amlite.artifacts.stores.base import (
     limited,
 )
 from amlite.errors import BadRequest, PayloadTooLarge
+
+BLOCK = 4 << 20
+BLOCK_ID_LENGTH = 48
 
 
 class _Md5Counter:
@@ -61,7 +63,9 @@ class AzureBlobStore:
         self.uri = uri
         account_url, account_name, container = parse_uri(uri)
         credential = {"account_name": account_name, "account_key": account_key} if account_key else None
-        self.service = BlobServiceClient(account_url, credential=credential)
+        # reads come in 4 MiB pieces (the SDK's default first read is 32 MiB, held in memory)
+        self.service = BlobServiceClient(account_url, credential=credential, max_single_get_size=BLOCK,
+                                         max_chunk_get_size=BLOCK)
         self.container = self.service.get_container_client(container)
         try:
             self.container.create_container()
@@ -89,15 +93,15 @@ class AzureBlobStore:
             existing, content_type = props.size, props.content_settings.content_type
         except ResourceNotFoundError:
             committed, existing, content_type = [], 0, None
-        if existing and not committed:  # a blob written in one Put Blob: restage it as one block
-            committed = [BlobBlock(self._stage_all(blob, blob.download_blob().chunks())[0])]
+        if existing and not committed:  # a blob written in one Put Blob: restage it as blocks
+            committed = [BlobBlock(i) for i in self._stage_all(blob, blob.download_blob().chunks())]
         new = self._stage_all(blob, limited(chunks, max_bytes, existing), start=len(committed))
         return self._commit(blob, name, [b.id for b in committed] + new, content_type, None)
 
     def _stage_all(self, blob, chunks: Iterable[bytes], start: int = 0) -> list[str]:
         ids = []
         for index, chunk in enumerate(_rechunk(chunks), start=start):
-            block_id = base64.b64encode(f"{index:08d}".encode()).decode()
+            block_id = f"{index:0{BLOCK_ID_LENGTH}d}"
             blob.stage_block(block_id, chunk)
             ids.append(block_id)
         return ids
@@ -105,20 +109,21 @@ class AzureBlobStore:
     def stage_block(self, account: str, container: str, name: str, block_id: str, chunks: Iterable[bytes],
                     max_bytes: int | None = None) -> None:
         data = b"".join(limited(chunks, max_bytes))  # one block: bounded by Put Block's own size limit
-        self._blob(account, container, name).stage_block(check_block_id(block_id), data)
+        self._blob(account, container, name).stage_block(_block_id(check_block_id(block_id)), data)
 
     def commit_blocks(self, account: str, container: str, name: str, block_ids: list[str],
                       content_type: str | None = None, max_bytes: int | None = None) -> BlobInfo:
         blob = self._blob(account, container, name)
         _, uncommitted = blob.get_block_list("uncommitted")
         sizes = {b.id: b.size for b in uncommitted}
-        missing = [block_id for block_id in block_ids if block_id not in sizes]
+        ids = [_block_id(block_id) for block_id in block_ids]
+        missing = [block_id for block_id, stored in zip(block_ids, ids) if stored not in sizes]
         if missing:
             raise BadRequest(f"The block list names blocks that were not staged: {', '.join(missing[:5])}.",
                              code="InvalidBlockList")
-        if max_bytes is not None and sum(sizes[b] for b in block_ids) > max_bytes:
+        if max_bytes is not None and sum(sizes[b] for b in ids) > max_bytes:
             raise PayloadTooLarge(f"The upload is larger than the limit of {max_bytes} bytes.")
-        return self._commit(blob, name, block_ids, content_type, None)
+        return self._commit(blob, name, ids, content_type, None)
 
     def _commit(self, blob, name: str, block_ids: list[str], content_type: str | None, md5: bytes | None) -> BlobInfo:
         if md5 is None:  # a blob made of blocks has no MD5 of its own: compute it once, keep it on the blob
@@ -173,7 +178,13 @@ class AzureBlobStore:
         return BlobInfo(name, props.size, md5, props.last_modified, settings.content_type)
 
 
-def _rechunk(chunks: Iterable[bytes], size: int = 4 << 20) -> Iterator[bytes]:
+def _block_id(client_id: str) -> str:
+    """The id a client's block is staged under: Azure wants every block id of a blob of one length, and
+    at most 64 bytes (before the SDK's base64)."""
+    return hashlib.sha256(client_id.encode()).hexdigest()[:BLOCK_ID_LENGTH]
+
+
+def _rechunk(chunks: Iterable[bytes], size: int = BLOCK) -> Iterator[bytes]:
     """Blocks of ``size`` bytes (the last one shorter) out of chunks of any size."""
     buffer = bytearray()
     for chunk in chunks:

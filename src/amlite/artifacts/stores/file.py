@@ -59,11 +59,18 @@ class FileStore:
     def append(self, account: str, container: str, name: str, chunks: Iterable[bytes],
                max_bytes: int | None = None) -> BlobInfo:
         target = self.path(account, container, name)
-        existing = target.stat().st_size if target.is_file() else 0
+        existed = target.is_file()
+        existing = target.stat().st_size if existed else 0
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("ab") as out:
-            for chunk in limited(chunks, max_bytes, existing):
-                out.write(chunk)
+            try:
+                for chunk in limited(chunks, max_bytes, existing):
+                    out.write(chunk)
+            except BaseException:  # a failed append (too large, cut off) leaves the blob as it was
+                out.truncate(existing)
+                if not existed:
+                    target.unlink()
+                raise
         return self._describe(target, account, container, name, None, None)
 
     def stage_block(self, account: str, container: str, name: str, block_id: str, chunks: Iterable[bytes],

@@ -1,0 +1,1 @@
+"""datastore/v1.0: a workspace's named pointers at storage containers, with their credentials sealed."""
