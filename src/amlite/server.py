@@ -25,10 +25,13 @@ from amlite.datastores import api as datastores_api
 from amlite.dependents import api as dependents_api
 from amlite.db.engine import Database
 from amlite.db.migrate import upgrade
+from amlite.hyperdrive import api as hyperdrive_api
+from amlite.hyperdrive.service import SweepService
 from amlite.identity import api as identity_api
 from amlite.identity.auth import authenticate
 from amlite.identity.keys import KeyRing
 from amlite.identity.tokens import TokenService
+from amlite.registry import api as registry_api
 from amlite.runs import api as runs_api
 from amlite.runs import execution_api, logs_api, metrics_api
 from amlite.runs.service import mark_not_responding
@@ -49,8 +52,8 @@ PUBLIC_ROUTERS = (identity_api.router, discovery.router, blob_api.router)
 # Order matters: the generic dependent-resource routes come last, after the providers with literal paths.
 AUTHENTICATED_ROUTERS = (arm_api.router, workspaces_api.router, compute_api.router, runs_api.router,
                          metrics_api.router, logs_api.router, execution_api.router, content_api.router,
-                         datastores_api.router,
-                         artifacts_api.router, history_api.router, dependents_api.router)
+                         datastores_api.router, registry_api.router,
+                         artifacts_api.router, history_api.router, hyperdrive_api.router, dependents_api.router)
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -80,6 +83,7 @@ def background_services(context: AppContext) -> list[PeriodicService]:
     return [
         PeriodicService("heartbeat-watchdog", context.settings.watchdog_interval_seconds, heartbeat_watchdog),
         PeriodicService("scheduler", context.settings.scheduler_interval_seconds, scheduler.tick),
+        PeriodicService("hyperdrive", context.settings.hyperdrive_interval_seconds, SweepService(context).tick),
     ]
 
 

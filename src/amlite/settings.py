@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = 0.5
     snapshot_max_files: int = 10000
     snapshot_max_bytes: int = 300 << 20
+    # hyperdrive: how often running sweeps are advanced (children generated, policies applied)
+    hyperdrive_interval_seconds: float = 0.5
     # artifacts: where the bytes go (file:// under the data dir by default, or azureblob://...)
     artifact_store: str | None = None
     artifact_store_key: str | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobClient
 
 from tests.azurite import KEY, Azurite
@@ -120,6 +120,9 @@ def test_batch_metadata_then_put_blob_through_the_link(place: Place):
         assert bytes(properties.content_settings.content_md5) == md5(data)
         assert properties.blob_type == "BlockBlob" and properties.etag
         assert blob(link).download_blob().readall() == data
+        empty = infos["notes.txt"]["contentUri"]
+        blob(empty).upload_blob(b"")
+        assert blob(empty).get_blob_properties().size == 0 and blob(empty).download_blob().readall() == b""
 
         head = httpx.head(link)
         assert head.status_code == 200
@@ -264,6 +267,8 @@ def test_delete_one_a_batch_and_a_whole_container(place: Place):
         assert client.get(f"{base}/metadata", params={"path": "a.txt"}).status_code == 404
         gone = httpx.get(infos["a.txt"]["contentUri"])
         assert gone.status_code == 404 and gone.headers["x-ms-error-code"] == "BlobNotFound"
+        with pytest.raises(ResourceNotFoundError):
+            blob(infos["a.txt"]["contentUri"]).get_blob_properties()
         assert client.delete(f"{place.artifacts}/metadata/LocalUpload/{box}/b.txt").status_code == 200
         batch = client.post(f"{base}/batch/metadata:delete", json={"paths": [{"path": "c.txt"}, {"path": "zz"}]})
         assert batch.status_code == 200

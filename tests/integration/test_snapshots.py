@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -16,11 +17,13 @@ import httpx
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.execution import definition, driver_log, make_compute, run_url, start, project_zip, wait_status
+from tests.execution import (TERMINAL, definition, driver_log, make_compute, project_zip, run_url, start,
+                             wait_status)
 from tests.resources import create_workspace
 from tests.server import Backend, Server
 
 NIL = "00000000-0000-0000-0000-000000000000"
+RUNTIME = Path(__file__).parents[2] / "src" / "amlite" / "compute" / "runtime"
 PROJECT = {
     "train.py": "import sys\nfrom pkg.util import greet\nprint(greet(open('data/input.csv').read().strip()), "
                 "*sys.argv[1:])\n",
@@ -381,6 +384,18 @@ def sdk_server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
         store.drop()
 
 
+def sdk_output(client: httpx.Client, workspace_id: str, experiment: str, run_id: str) -> str:
+    """The judge's driver log once it printed its last line (or its run ended): what the SDK saw."""
+    deadline = time.monotonic() + 300
+    while True:
+        log = driver_log(client, workspace_id, run_id)
+        status = client.get(run_url(workspace_id, experiment, run_id)).json()["status"]
+        if "RESTORED" in log or status in TERMINAL:
+            return log
+        assert time.monotonic() < deadline, f"run still {status} after 300s:\n{log}"
+        time.sleep(0.5)
+
+
 def test_azureml_core_uploads_diffs_and_restores_snapshots(sdk_server: Server):
     from tests.conformance.sdk_venv import sdk_python
     from tests.conformance.test_azureml_core import AZUREML_CORE
@@ -389,17 +404,19 @@ def test_azureml_core_uploads_diffs_and_restores_snapshots(sdk_server: Server):
     with sdk_server.client() as client:
         workspace = create_workspace(client, sdk_server.credentials["subscriptionId"], "sdk-rg", "sdk-ws")
         compute = make_compute(client, workspace, "sdk-snapshots")
-        environment = {"Python": {"InterpreterPath": python, "UserManagedDependencies": True}}
+        # what a machine of the workspace's network has: the server's CA trusted, blob host names resolved to it
+        variables = {"REQUESTS_CA_BUNDLE": str(sdk_server.ca_file), "AMLITE_BLOB_HOST_SUFFIX": "amlite.internal",
+                     "AMLITE_BLOB_HOST_ADDRESS": "127.0.0.1", "PYTHONPATH": str(RUNTIME)}
+        environment = {"Python": {"InterpreterPath": python, "UserManagedDependencies": True},
+                       "EnvironmentVariables": variables}
         response = start(client, workspace["id"], "sdk-snapshots", project_zip({"judge.py": SDK_SCRIPT}),
                          definition("judge.py", compute, environment=environment))
         run_id = response.json()["runId"]
-        run = wait_status(client, run_url(workspace["id"], "sdk-snapshots", run_id), seconds=300)
-        log = driver_log(client, workspace["id"], run_id)
-        assert run["status"] == "Completed", (run.get("error"), log)
+        log = sdk_output(client, workspace["id"], "sdk-snapshots", run_id)
+        assert "RESTORED True True" in log, log
         ids = {line.split()[0]: line.split()[1] for line in log.splitlines()
                if line.split()[:1] in (["FIRST"], ["AGAIN"], ["SECOND"])}
         assert ids["AGAIN"] == ids["FIRST"], "the SDK's tree and the server's agree: nothing to upload"
-        assert "RESTORED True True" in log, log
         second = metadata(client, workspace["id"], ids["SECOND"])
         assert second["parentSnapshotId"] == ids["FIRST"]
         assert sorted(tree_files(second["root"])) == ["data/blob.bin", "main.py", "pkg/mod.py"]

@@ -10,14 +10,20 @@ from amlite.arm.catalog import api_versions
 from amlite.errors import InvalidApiVersionParameter, MissingApiVersionParameter
 
 
-def check_api_version(request: Request, namespace: str, resource_type: str | None) -> str:
+def require_api_version(request: Request, supported: tuple[str, ...], resource_type: str) -> str:
+    """The request's api-version, once it is one of ``supported`` (a data-plane service that versions
+    its API as ARM does passes its own; ARM's come from the catalog)."""
     version = request.query_params.get("api-version")
     if not version:
         raise MissingApiVersionParameter()
-    supported = api_versions(namespace, resource_type)
     if version not in supported:
-        raise InvalidApiVersionParameter(version, list(supported), f"{namespace}/{resource_type or '*'}")
+        raise InvalidApiVersionParameter(version, list(supported), resource_type)
     return version
+
+
+def check_api_version(request: Request, namespace: str, resource_type: str | None) -> str:
+    return require_api_version(request, api_versions(namespace, resource_type),
+                               f"{namespace}/{resource_type or '*'}")
 
 
 def api_version(namespace: str, resource_type: str) -> Any:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from amlite.artifacts.links import READ, BlobLinks
+from amlite.artifacts.links import BlobLinks
 from amlite.artifacts.stores import ArtifactStore, BlobInfo
 from amlite.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, PreconditionFailed, RangeNotSatisfiable
 from amlite.web.body import body_chunks
@@ -30,9 +30,11 @@ from amlite.web.errors import STORAGE_VERSION
 router = APIRouter(tags=["blob"])
 
 BLOB = "/blob/{account}/{container}/{name:path}"
+READ_NEEDED, WRITE_NEEDED = "r", "w"  # the permission (``sp``) a read and a write need
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 RANGE_MD5_MAX = 4 << 20  # Azure computes a range's MD5 for ranges of at most 4 MiB
 BLOCK_LIST_MAX = 8 << 20
+Target = tuple[ArtifactStore, str, str, str]  # the store, and the blob's account, container and name
 
 
 def _b64(digest: bytes) -> str:
@@ -65,10 +67,11 @@ def _etags(header: str) -> set[str]:
     return {tag.strip() for tag in header.split(",")}
 
 
-def _check_write_conditions(request: Request, store: ArtifactStore, account: str, container: str, name: str) -> None:
+def _check_write_conditions(request: Request, target: Target) -> None:
     if_match, if_none_match = request.headers.get("if-match"), request.headers.get("if-none-match")
     if not (if_match or if_none_match):
         return
+    store, account, container, name = target
     info = store.info(account, container, name)
     if if_match and (info is None or (if_match != "*" and info.etag not in _etags(if_match))):
         raise PreconditionFailed("The condition specified using HTTP conditional header(s) is not met.",
@@ -147,7 +150,7 @@ def _check_length(request: Request, max_bytes: int) -> None:
 def get_blob(request: Request, account: str, container: str, name: str):
     """Get Blob, or Get Blob Properties for HEAD."""
     context = app_context(request)
-    BlobLinks.of(context).verify(READ, account, container, name, request.query_params)
+    BlobLinks.of(context).verify(READ_NEEDED, account, container, name, request.query_params)
     store = context.artifacts
     info = store.info(account, container, name)
     if info is None:
@@ -179,50 +182,66 @@ async def put_blob(request: Request, account: str, container: str, name: str, co
                    blockid: str | None = None):
     """Put Blob; ``?comp=block`` Put Block; ``?comp=blocklist`` Put Block List."""
     context = app_context(request)
-    BlobLinks.of(context).verify("w", account, container, name, request.query_params)
-    store, max_bytes = context.artifacts, context.settings.artifact_upload_max_bytes
-    content_type = request.headers.get("x-ms-blob-content-type")
+    BlobLinks.of(context).verify(WRITE_NEEDED, account, container, name, request.query_params)
+    target = (context.artifacts, account, container, name)
+    max_bytes = context.settings.artifact_upload_max_bytes
     if comp is None:
-        blob_type = request.headers.get("x-ms-blob-type")
-        if blob_type is None:
-            raise BadRequest("An HTTP header that's mandatory for this request is not specified: x-ms-blob-type.",
-                             code="MissingRequiredHeader")
-        if blob_type != "BlockBlob":
-            raise BadRequest(f"The blob type '{blob_type}' is not supported here: use BlockBlob.",
-                             code="InvalidHeaderValue")
-        _check_length(request, max_bytes)
-        checked = _Md5(body_chunks(request), _content_md5(request))
-
-        def write() -> BlobInfo:
-            _check_write_conditions(request, store, account, container, name)
-            return store.write(account, container, name, checked, content_type or "application/octet-stream",
-                               max_bytes)
-
-        info = await run_in_threadpool(write)
-        return _written(info, checked.digest.digest())
+        return await _put_blob(request, target, max_bytes)
     if comp == "block":
-        if not blockid:
-            raise BadRequest("A query parameter that's mandatory for this request is not specified: blockid.",
-                             code="MissingRequiredQueryParameter")
-        _check_length(request, max_bytes)
-        checked = _Md5(body_chunks(request), _content_md5(request))
-        await run_in_threadpool(store.stage_block, account, container, name, blockid, checked, max_bytes)
-        return Response(status_code=201, headers={
-            "Content-MD5": _b64(checked.digest.digest()), "x-ms-request-server-encrypted": "true",
-            "x-ms-version": STORAGE_VERSION})
+        return await _put_block(request, target, blockid, max_bytes)
     if comp == "blocklist":
-        raw = await _small_body(request, BLOCK_LIST_MAX)
-        block_ids = _block_list(raw)
-
-        def commit() -> BlobInfo:
-            _check_write_conditions(request, store, account, container, name)
-            return store.commit_blocks(account, container, name, block_ids,
-                                       content_type or "application/octet-stream", max_bytes)
-
-        info = await run_in_threadpool(commit)
-        return _written(info, hashlib.md5(raw, usedforsecurity=False).digest())
+        return await _put_block_list(request, target, max_bytes)
     raise BadRequest(f"The value '{comp}' of the query parameter comp is not supported here.",
                      code="InvalidQueryParameterValue")
+
+
+async def _put_blob(request: Request, target: Target, max_bytes: int) -> Response:
+    blob_type = request.headers.get("x-ms-blob-type")
+    if blob_type is None:
+        raise BadRequest("An HTTP header that's mandatory for this request is not specified: x-ms-blob-type.",
+                         code="MissingRequiredHeader")
+    if blob_type != "BlockBlob":
+        raise BadRequest(f"The blob type '{blob_type}' is not supported here: use BlockBlob.",
+                         code="InvalidHeaderValue")
+    _check_length(request, max_bytes)
+    checked = _Md5(body_chunks(request), _content_md5(request))
+    store, account, container, name = target
+
+    def write() -> BlobInfo:
+        _check_write_conditions(request, target)
+        return store.write(account, container, name, checked, _content_type(request), max_bytes)
+
+    info = await run_in_threadpool(write)
+    return _written(info, checked.digest.digest())
+
+
+async def _put_block(request: Request, target: Target, block_id: str | None, max_bytes: int) -> Response:
+    if not block_id:
+        raise BadRequest("A query parameter that's mandatory for this request is not specified: blockid.",
+                         code="MissingRequiredQueryParameter")
+    _check_length(request, max_bytes)
+    checked = _Md5(body_chunks(request), _content_md5(request))
+    await run_in_threadpool(target[0].stage_block, *target[1:], block_id, checked, max_bytes)
+    return Response(status_code=201, headers={
+        "Content-MD5": _b64(checked.digest.digest()), "x-ms-request-server-encrypted": "true",
+        "x-ms-version": STORAGE_VERSION})
+
+
+async def _put_block_list(request: Request, target: Target, max_bytes: int) -> Response:
+    raw = await _small_body(request, BLOCK_LIST_MAX)
+    block_ids = _block_list(raw)
+    store, account, container, name = target
+
+    def commit() -> BlobInfo:
+        _check_write_conditions(request, target)
+        return store.commit_blocks(account, container, name, block_ids, _content_type(request), max_bytes)
+
+    info = await run_in_threadpool(commit)
+    return _written(info, hashlib.md5(raw, usedforsecurity=False).digest())
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("x-ms-blob-content-type") or "application/octet-stream"
 
 
 async def _small_body(request: Request, limit: int) -> bytes:

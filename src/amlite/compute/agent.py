@@ -20,11 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 # httpx imports its command-line tool whenever click and rich are installed (amlite's CLI has them);
 # the agent never uses it, and skipping it takes a quarter of a second off every run's start.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
+import certifi  # noqa: E402
 import httpx  # noqa: E402
 
 from amlite.compute import environments, snapshots  # noqa: E402
@@ -32,7 +34,6 @@ from amlite.compute import environments, snapshots  # noqa: E402
 CONTROL_LOG = "azureml-logs/60_control_log.txt"
 # the run's files are artifacts of this origin, in the run's data container
 ARTIFACT_ORIGIN = "ExperimentRun"
-ARTIFACT_BATCH = 500
 KILL_GRACE_SECONDS = 10
 LOG_FLUSH_SECONDS = 0.5
 SERVER_PATIENCE_SECONDS = 900
@@ -49,14 +50,12 @@ class Server:
         verify: Any = config.get("caFile") or True
         self.client = httpx.Client(headers={"Authorization": f"Bearer {config['token']}"}, verify=verify,
                                    timeout=30)
-        self.links = httpx.Client(verify=verify, timeout=300)  # signed links carry their own authorization
         self.run_url = config["runUrl"]
         self.logs_url = config["logsUrl"]
-        self.artifacts_url = f"{config['artifactsUrl']}/batch/metadata/{ARTIFACT_ORIGIN}/{config['dataContainerId']}"
+        self.content_url = f"{config['artifactsUrl']}/content/{ARTIFACT_ORIGIN}/{config['dataContainerId']}"
         self.run_id = config["runId"]
 
-    def call(self, method: str, url: str, client: httpx.Client | None = None, file: Path | None = None,
-             **kwargs: Any) -> httpx.Response | None:
+    def call(self, method: str, url: str, file: Path | None = None, **kwargs: Any) -> httpx.Response | None:
         """The response (below 500), or None once the server stayed away too long; ``file`` is sent as
         the body, read afresh at each attempt."""
         deadline = time.monotonic() + SERVER_PATIENCE_SECONDS
@@ -64,10 +63,10 @@ class Server:
         while True:
             try:
                 if file is None:
-                    response = (client or self.client).request(method, url, **kwargs)
+                    response = self.client.request(method, url, **kwargs)
                 else:
                     with file.open("rb") as content:
-                        response = (client or self.client).request(method, url, content=content, **kwargs)
+                        response = self.client.request(method, url, content=content, **kwargs)
                 if response.status_code < 500:
                     return response
             except httpx.TransportError:
@@ -92,22 +91,14 @@ class Server:
         self.call("POST", f"{self.logs_url}/{path}", content=data)
 
     def upload(self, files: dict[str, Path]) -> list[str]:
-        """Each file as an artifact of the run (empty artifacts first, then the bytes to each one's write
-        link); answers what could not be uploaded, and why."""
+        """Each file as an artifact of the run, through the artifact API's direct upload (the server's
+        blob links may name hosts only the run's scripts resolve); answers what failed, and why."""
         failures = []
-        names = sorted(files)
-        for start in range(0, len(names), ARTIFACT_BATCH):
-            batch = names[start:start + ARTIFACT_BATCH]
-            response = self.call("POST", self.artifacts_url, json={"paths": [{"path": name} for name in batch]})
+        for name in sorted(files):
+            response = self.call("POST", f"{self.content_url}/{quote(name)}", file=files[name],
+                                 headers={"Content-Type": _content_type(name)})
             if response is None or response.status_code != 200:
-                failures += [f"{name}: {_reason(response)}" for name in batch]
-                continue
-            links = response.json()["artifactContentInformation"]
-            for name in batch:
-                put = self.call("PUT", links[name]["contentUri"], client=self.links, file=files[name],
-                                headers={"x-ms-blob-type": "BlockBlob", "x-ms-blob-content-type": _content_type(name)})
-                if put is None or put.status_code != 201:
-                    failures.append(f"{name}: {_reason(put)}")
+                failures.append(f"{name}: {_reason(response)}")
         return failures
 
 
@@ -228,13 +219,30 @@ class Agent:
     def _environment(self, rank: int, world: int, port: int, extra: dict[str, str]) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
         return {
-            **keep, **extra, **self.config["azuremlEnvironment"],
+            **keep, **extra, **self._reach_server(extra), **self.config["azuremlEnvironment"],
             "PYTHONUNBUFFERED": "1",
             "RANK": str(rank), "LOCAL_RANK": str(rank), "NODE_RANK": str(rank), "WORLD_SIZE": str(world),
             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
             "AZ_BATCHAI_TASK_INDEX": str(rank), "AZ_BATCHAI_NODE_COUNT": str(world),
             "AZUREML_NODE_COUNT": str(world),
         }
+
+    def _reach_server(self, extra: dict[str, str]) -> dict[str, str]:
+        """What the run's scripts need to talk to this server as to Azure: trust in its CA (added to the
+        public ones, so that the script can still reach the internet) and, with blob host names, their
+        resolution to the server (runtime/sitecustomize.py)."""
+        found: dict[str, str] = {}
+        if self.config.get("caFile") and "REQUESTS_CA_BUNDLE" not in extra:
+            bundle = Path(self.config["runDir"]) / "ca-bundle.pem"
+            if not bundle.exists():
+                bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + Path(self.config["caFile"]).read_bytes())
+            found["REQUESTS_CA_BUNDLE"] = str(bundle)
+        if self.config.get("blobHost"):
+            runtime = str(Path(__file__).parent / "runtime")
+            found["PYTHONPATH"] = os.pathsep.join(p for p in (runtime, extra.get("PYTHONPATH")) if p)
+            found["AMLITE_BLOB_HOST_SUFFIX"] = self.config["blobHost"]["suffix"]
+            found["AMLITE_BLOB_HOST_ADDRESS"] = self.config["blobHost"]["address"]
+        return found
 
     def _limits(self):
         vcpus, memory = self.config["vcpus"], self.config["memoryGb"]

@@ -10,6 +10,7 @@ import json
 import logging
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -133,6 +134,8 @@ class Scheduler:
             "logsUrl": f"{base}/runs/{run.run_id}/logs",
             "token": token.access_token if token else "",
             "caFile": self._ca_file(),
+            "blobHost": {"suffix": settings.blob_host_suffix, "address": urlsplit(settings.base_url).hostname}
+            if settings.blob_host_suffix else None,
             "snapshot": str(layout.snapshot_zip(settings, run)),
             "snapshotLimits": {"maxFiles": settings.snapshot_max_files, "maxBytes": settings.snapshot_max_bytes},
             "runDir": str(layout.run_dir(settings, run)),

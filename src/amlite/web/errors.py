@@ -60,8 +60,25 @@ def data_plane_body(error: AmliteError, request_id: str) -> dict[str, Any]:
     }
 
 
+def mms_body(error: AmliteError, request_id: str) -> dict[str, Any]:
+    """The Model Management Service's ModelErrorResponse: flat, with the HTTP status repeated."""
+    details = [{key: item[key] for key in ("code", "message", "target") if key in item}
+               for item in error.details or []]
+    return {"code": error.code, "statusCode": error.status, "message": error.message, "details": details,
+            "correlation": {"RequestId": request_id}}
+
+
+def hyperdrive_body(error: AmliteError) -> dict[str, Any]:
+    """HyperDrive's ErrorResponse, ``{"code": <HTTP status>, "message"}``; the error's own code rides
+    along in ``error`` (clients read only the two members)."""
+    return {"code": error.status, "message": error.message, **arm_body(error)}
+
+
 # Data-plane services keep their own envelope (v1-sdk-operations.md, section 5.0).
 DATA_PLANE_PREFIXES = ("/history/", "/metric/", "/execution/", "/artifact/", "/content/", "/datastore/")
+# The Model Management Service, as later SDKs address it and as azureml-core 1.0.76 did.
+MMS_PREFIXES = ("/modelmanagement/", "/api/")
+HYPERDRIVE_PREFIX = "/hyperdrive/"
 # The Azure-Blob-compatible endpoint answers as Azure Storage does.
 STORAGE_PREFIX = "/blob/"
 STORAGE_VERSION = "2021-08-06"
@@ -83,6 +100,10 @@ def render_error(path: str, error: AmliteError, request_id: str = "") -> Respons
         body = oauth_body(error)
     elif path.lower().startswith(DATA_PLANE_PREFIXES):
         body = data_plane_body(error, request_id or str(uuid.uuid4()))
+    elif path.lower().startswith(HYPERDRIVE_PREFIX):
+        body = hyperdrive_body(error)
+    elif path.lower().startswith(MMS_PREFIXES):
+        body = mms_body(error, request_id or str(uuid.uuid4()))
     else:
         body = arm_body(error)
     return JSONResponse(body, status_code=error.status, headers=error.headers)
