@@ -253,8 +253,9 @@ def test_cancel_mid_sweep(arm: httpx.Client, workspace: dict, compute: str):
     (lambda c: c["generator_config"].update(name="Annealing"), "Annealing"),
     (lambda c: c.update(policy_config={"name": "Bandit", "properties": {}}), "slack_factor"),
     (lambda c: c["platform_config"]["Definition"].pop("SnapshotId"), "SnapshotId"),
+    (lambda c: c.update(resume_from=[{"run_id": "HD_earlier"}]), "resume_from"),
 ], ids=["unknown-distribution", "grid-over-uniform", "no-primary-metric", "unknown-sampler", "bandit-no-slack",
-        "no-snapshot"])
+        "no-snapshot", "warm-start"])
 def test_bad_configs_answer_400(arm: httpx.Client, workspace: dict, compute: str, change, words):
     config = sweep_config(str(uuid.uuid4()), compute, {"--x": ["uniform", [0, 1]]})
     change(config)

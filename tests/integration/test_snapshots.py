@@ -1,5 +1,6 @@
 """Content snapshots: a project uploaded once (as azureml-core's content/v1.0 and v2.0 calls send it)
-and run many times with snapshotrun."""
+and run many times with snapshotrun; azureml-core 1.61 itself judges its snapshot calls and a
+``submit_child`` that goes through snapshotrun."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hashlib
 import io
 import json
 import os
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -16,14 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conformance.sdk_venv import sdk_python
+from tests.conformance.test_azureml_core import AZUREML_CORE
 from tests.conftest import POSTGRES_URL
-from tests.execution import (TERMINAL, definition, driver_log, make_compute, project_zip, run_url, start,
-                             wait_status)
+from tests.execution import definition, driver_log, make_compute, project_zip, run_url, start, wait_status
 from tests.resources import create_workspace
 from tests.server import Backend, Server
 
 NIL = "00000000-0000-0000-0000-000000000000"
-RUNTIME = Path(__file__).parents[2] / "src" / "amlite" / "compute" / "runtime"
 PROJECT = {
     "train.py": "import sys\nfrom pkg.util import greet\nprint(greet(open('data/input.csv').read().strip()), "
                 "*sys.argv[1:])\n",
@@ -367,6 +367,16 @@ second = snapshots.create_snapshot(project)
 print("SECOND", second, flush=True)
 with zipfile.ZipFile(snapshots.restore_snapshot(second, home)) as archive:
     print("RESTORED", archive.read("pkg/mod.py") == b"X = 2\\n", archive.read("data/blob.bin") == files["data/blob.bin"])
+
+os.environ["AML_FORCE_EXECUTE_WITH_SNAPSHOT"] = "1"  # submit with snapshotrun, whatever the project's size
+from azureml.core import Environment, ScriptRunConfig
+environment = Environment("child")
+environment.python.user_managed_dependencies = True
+environment.python.interpreter_path = sys.executable
+child = run.submit_child(ScriptRunConfig(source_directory=project, script="main.py", environment=environment,
+                                         compute_target=run.get_details()["target"]))
+child.wait_for_completion()
+print("CHILD", child.id, child.get_status(), child.get_properties()["ContentSnapshotId"], flush=True)
 """
 
 
@@ -384,35 +394,18 @@ def sdk_server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
         store.drop()
 
 
-def sdk_output(client: httpx.Client, workspace_id: str, experiment: str, run_id: str) -> str:
-    """The judge's driver log once it printed its last line (or its run ended): what the SDK saw."""
-    deadline = time.monotonic() + 300
-    while True:
-        log = driver_log(client, workspace_id, run_id)
-        status = client.get(run_url(workspace_id, experiment, run_id)).json()["status"]
-        if "RESTORED" in log or status in TERMINAL:
-            return log
-        assert time.monotonic() < deadline, f"run still {status} after 300s:\n{log}"
-        time.sleep(0.5)
-
-
 def test_azureml_core_uploads_diffs_and_restores_snapshots(sdk_server: Server):
-    from tests.conformance.sdk_venv import sdk_python
-    from tests.conformance.test_azureml_core import AZUREML_CORE
-
     python = str(sdk_python(AZUREML_CORE))
     with sdk_server.client() as client:
         workspace = create_workspace(client, sdk_server.credentials["subscriptionId"], "sdk-rg", "sdk-ws")
-        compute = make_compute(client, workspace, "sdk-snapshots")
-        # what a machine of the workspace's network has: the server's CA trusted, blob host names resolved to it
-        variables = {"REQUESTS_CA_BUNDLE": str(sdk_server.ca_file), "AMLITE_BLOB_HOST_SUFFIX": "amlite.internal",
-                     "AMLITE_BLOB_HOST_ADDRESS": "127.0.0.1", "PYTHONPATH": str(RUNTIME)}
-        environment = {"Python": {"InterpreterPath": python, "UserManagedDependencies": True},
-                       "EnvironmentVariables": variables}
+        compute = make_compute(client, workspace, "sdk-snapshots", max_nodes=2)  # the judge and its child
+        environment = {"Python": {"InterpreterPath": python, "UserManagedDependencies": True}}
         response = start(client, workspace["id"], "sdk-snapshots", project_zip({"judge.py": SDK_SCRIPT}),
                          definition("judge.py", compute, environment=environment))
         run_id = response.json()["runId"]
-        log = sdk_output(client, workspace["id"], "sdk-snapshots", run_id)
+        run = wait_status(client, run_url(workspace["id"], "sdk-snapshots", run_id), seconds=300)
+        log = driver_log(client, workspace["id"], run_id)
+        assert run["status"] == "Completed", (run.get("error"), log)
         assert "RESTORED True True" in log, log
         ids = {line.split()[0]: line.split()[1] for line in log.splitlines()
                if line.split()[:1] in (["FIRST"], ["AGAIN"], ["SECOND"])}
@@ -420,3 +413,6 @@ def test_azureml_core_uploads_diffs_and_restores_snapshots(sdk_server: Server):
         second = metadata(client, workspace["id"], ids["SECOND"])
         assert second["parentSnapshotId"] == ids["FIRST"]
         assert sorted(tree_files(second["root"])) == ["data/blob.bin", "main.py", "pkg/mod.py"]
+        child_id, status, snapshot_id = log.split("\nCHILD ", 1)[1].split()[:3]
+        assert (status, snapshot_id) == ("Completed", ids["SECOND"]), log
+        assert driver_log(client, workspace["id"], child_id).strip() == "hi"

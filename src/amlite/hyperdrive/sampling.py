@@ -195,7 +195,9 @@ def _sampler(generator: str, space: Space, seed: int, done: int) -> optuna.sampl
         return optuna.samplers.GridSampler({e.name: list(range(len(e.options))) for e in space.expressions},
                                            seed=seed)
     moved = (seed + done) % 2**32
-    return optuna.samplers.TPESampler(seed=moved) if generator == BAYESIAN else optuna.samplers.RandomSampler(seed=moved)
+    if generator == BAYESIAN:
+        return optuna.samplers.TPESampler(seed=moved)
+    return optuna.samplers.RandomSampler(seed=moved)
 
 
 def sample(generator: str, space: Space, maximize: bool, seed: int, past: list[PastTrial],

@@ -108,6 +108,9 @@ def normalise(body: CreateExperiment) -> dict[str, Any]:
     if goal not in GOALS:
         raise BadRequest(f"primary_metric_config.goal is '{body.primary_metric_config.goal}'; it must be "
                          "maximize or minimize.", code="InvalidPrimaryMetric", target="primary_metric_config.goal")
+    if body.resume_from or body.resume_child_runs:
+        raise BadRequest("Warm-starting a sweep from earlier runs (resume_from, resume_child_runs) is not "
+                         "supported.", code="NotSupported", target="resume_from")
     generator = sampling.canonical_generator(body.generator_config.name)
     space = sampling.parse_space(body.generator_config.parameter_space, generator)
     policy_config = body.policy_config
@@ -121,7 +124,6 @@ def normalise(body: CreateExperiment) -> dict[str, Any]:
                          code="InvalidRequestContent", target="max_total_jobs")
     return {
         **body.model_dump(exclude={"generator_config", "policy_config", "primary_metric_config"}),
-        "name": body.name,
         "max_total_jobs": total,
         "max_concurrent_jobs": body.max_concurrent_jobs or total,
         "generator_config": {"name": generator, "parameter_space": body.generator_config.parameter_space,
@@ -186,7 +188,7 @@ def submit(session: Session, context: AppContext, workspace: Resource, caller: C
     ), caller, context.settings.base_url)
     set_status(parent, "Running")
     sweep = Sweep(workspace_id=workspace.id, parent_run_pk=parent.id, config=config,
-                  total_jobs=config["max_total_jobs"], seed=random.randrange(2**31), status="Running",
+                  seed=random.randrange(2**31), status="Running",
                   generated=0, all_jobs_generated=False,
                   submitted_by={"tenantId": caller.tenant_id, "objectId": caller.object_id, "appId": caller.app_id})
     session.add(sweep)
@@ -304,7 +306,8 @@ def _past(plan: Plan, children: list[Child]) -> list[PastTrial]:
 
 def _generate(session: Session, context: AppContext, sweep: Sweep, plan: Plan, parent: Run,
               children: list[Child]) -> int:
-    count = min(plan.max_concurrent - sum(child.live for child in children), sweep.total_jobs - sweep.generated)
+    total = sweep.config["max_total_jobs"]
+    count = min(plan.max_concurrent - sum(child.live for child in children), total - sweep.generated)
     if count <= 0:
         return 0
     first = sweep.generated
@@ -326,7 +329,7 @@ def _generate(session: Session, context: AppContext, sweep: Sweep, plan: Plan, p
         session.add(Trial(sweep_id=sweep.id, number=number, run_pk=run.id, params=trial.params,
                           sampler_attrs=trial.sampler_attrs, hyperparameters=hyperparameters))
     sweep.generated = first + count
-    sweep.all_jobs_generated = sweep.generated >= sweep.total_jobs
+    sweep.all_jobs_generated = sweep.generated >= total
     return count
 
 

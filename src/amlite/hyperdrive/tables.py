@@ -21,9 +21,8 @@ class Sweep(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
     parent_run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), unique=True)
-    # the CreateExperimentDto, normalised (schemas.CreateExperiment.model_dump)
+    # the CreateExperimentDto, normalised (service.normalise): names canonical, max_total_jobs resolved
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    total_jobs: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
     # Running until every child has ended, then the parent's final status
     status: Mapped[str] = mapped_column(String(32), default="Running")

@@ -22,7 +22,6 @@ def upgrade() -> None:
     sa.Column('workspace_id', sa.Integer(), nullable=False),
     sa.Column('parent_run_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('config', sa.JSON(), nullable=False),
-    sa.Column('total_jobs', sa.Integer(), nullable=False),
     sa.Column('seed', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('generated', sa.Integer(), nullable=False),
