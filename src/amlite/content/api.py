@@ -68,7 +68,7 @@ async def snapshot_form(request: Request) -> AsyncIterator[Form]:
         form.close()
 
 
-def _json_part(form: Form, text: str, name: str) -> Any:
+def _json_part(text: str, name: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
@@ -87,11 +87,11 @@ def _v1_snapshot(form: Form, snapshot_id: str, parent_id: str | None,
             tree_text = b"".join(form.chunks(part)).decode("utf-8", "replace")
             continue
         uploads.append(service.Upload(part.filename, lambda part=part: form.chunks(part), part.size))
-    properties = _json_part(form, form.fields["properties"], "properties") if form.fields.get("properties") else {}
+    properties = _json_part(form.fields["properties"], "properties") if form.fields.get("properties") else {}
     if not isinstance(properties, dict):
         raise BadRequest("The 'properties' part must be a JSON object.", code="InvalidRequestContent",
                          target="properties")
-    tree = read_tree(_json_part(form, tree_text, "dirTree")) if tree_text is not None else None
+    tree = read_tree(_json_part(tree_text, "dirTree")) if tree_text is not None else None
     return service.NewSnapshot(service.snapshot_id(snapshot_id), parent_id, project_name, properties, tree), uploads
 
 

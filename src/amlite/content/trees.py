@@ -97,13 +97,13 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def now_stamp() -> str:
+def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
 def build_tree(files: Iterable[FileEntry], folders: dict[str, str | None] | None = None) -> dict[str, Any]:
     """The tree of these files (and folders, empty ones included), hashed as the SDK hashes it."""
-    stamp = now_stamp()
+    stamp = _now()
     root: dict[str, Any] = _folder("", stamp)
     index: dict[str, dict[str, Any]] = {"": root}
 
