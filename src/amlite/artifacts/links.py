@@ -27,11 +27,12 @@ SAS_VERSION = "2019-02-02"
 _EXPIRY = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def blob_url(settings: Settings, account: str, container: str, name: str, query: str) -> str:
+def blob_url(settings: Settings, account: str, container: str, name: str, query: str, host_style: bool = True) -> str:
     """The one place blob URLs are spelled: path-style under the server, or Azure's host-style when
-    ``blob_host_suffix`` is set."""
+    ``blob_host_suffix`` is set and ``host_style`` (links for amlite's own agents are always path-style:
+    only a run's scripts resolve the host names)."""
     path = f"{container}/{quote(name, safe='/')}"
-    if settings.blob_host_suffix:
+    if settings.blob_host_suffix and host_style:
         port = urlsplit(settings.base_url).port or settings.port
         return f"https://{account}.blob.{settings.blob_host_suffix}:{port}/{path}?{query}"
     return f"{settings.base_url}/blob/{account}/{path}?{query}"
@@ -50,11 +51,11 @@ class BlobLinks:
         message = "\n".join((permission, account, container, name, expiry)).encode()
         return base64.urlsafe_b64encode(hmac.new(self.key, message, hashlib.sha256).digest()).rstrip(b"=").decode()
 
-    def url(self, permission: str, account: str, container: str, name: str) -> str:
+    def url(self, permission: str, account: str, container: str, name: str, host_style: bool = True) -> str:
         expiry = (datetime.now(UTC) + timedelta(seconds=self.settings.artifact_link_seconds)).strftime(_EXPIRY)
         query = urlencode({"sv": SAS_VERSION, "sr": "b", "sp": permission, "se": expiry,
                            "sig": self._signature(permission, account, container, name, expiry)})
-        return blob_url(self.settings, account, container, name, query)
+        return blob_url(self.settings, account, container, name, query, host_style)
 
     def verify(self, needed: str, account: str, container: str, name: str, query: Mapping[str, str]) -> None:
         """Raises 403 unless the query signs this blob, is unexpired and grants ``needed`` (r or w)."""

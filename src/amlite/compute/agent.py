@@ -13,6 +13,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,6 +38,17 @@ ARTIFACT_ORIGIN = "ExperimentRun"
 KILL_GRACE_SECONDS = 10
 LOG_FLUSH_SECONDS = 0.5
 SERVER_PATIENCE_SECONDS = 900
+
+
+def data_reference_variable(name: str) -> str:
+    return f"AZUREML_DATAREFERENCE_{name}"
+
+
+def _expand(argument: str, paths: dict[str, str]) -> str:
+    """``$AZUREML_DATAREFERENCE_x`` in an argument becomes the data's path, as Azure ML does."""
+    for variable in sorted(paths, key=len, reverse=True):
+        argument = argument.replace(f"${variable}", paths[variable])
+    return argument
 
 
 def driver_log(rank: int) -> str:
@@ -154,6 +166,7 @@ class Agent:
         self.pump_threads: list[threading.Thread] = []
         self.canceled = threading.Event()
         self.done = threading.Event()
+        self.data_paths: dict[str, str] = {}  # AZUREML_DATAREFERENCE_x -> where its data was downloaded
 
     def log(self, text: str) -> None:
         self.control.write(text if text.endswith("\n") else text + "\n")
@@ -199,6 +212,8 @@ class Agent:
         workdir = Path(config["runDir"]) / "wd"
         limits = config["snapshotLimits"]
         snapshots.extract(Path(config["snapshot"]), workdir, max_files=limits["maxFiles"], max_bytes=limits["maxBytes"])
+        if not self._fetch_data(workdir):
+            return
         self.server.event("Start")
         exit_codes, timed_out = self._execute(python, workdir, spec.environment_variables)
         self.server.status("Finalizing")
@@ -206,9 +221,40 @@ class Agent:
         self._collect(workdir if config.get("outputCollection", True) else None)
         self._finish(exit_codes, timed_out)
 
+    def _fetch_data(self, workdir: Path) -> bool:
+        """Download the data references' files into the working directory (see data_references.py);
+        False when one could not be fetched: the run has then failed."""
+        references = self.config.get("dataReferences") or []
+        if not references:
+            return True
+        trust = ssl.create_default_context()  # the links go to amlite or to Azure Storage: never send the token
+        if self.config.get("caFile"):
+            trust.load_verify_locations(self.config["caFile"])
+        with httpx.Client(verify=trust, timeout=60) as client:
+            for reference in references:
+                for file in reference["files"]:
+                    target = workdir / reference["root"] / file["path"]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        with client.stream("GET", file["url"]) as response, target.open("wb") as out:
+                            response.raise_for_status()
+                            for chunk in response.iter_bytes():
+                                out.write(chunk)
+                    except httpx.HTTPError as error:
+                        self.server.fail("DataReferenceDownloadFailed", f"Data reference '{reference['name']}': "
+                                         f"'{file['path']}' could not be downloaded ({type(error).__name__}).")
+                        return False
+                path = workdir / reference["path"]
+                if not path.exists():  # nothing matched: the script still gets a folder
+                    path.mkdir(parents=True)
+                self.data_paths[data_reference_variable(reference["name"])] = str(path)
+                self.log(f"data reference '{reference['name']}': {len(reference['files'])} file(s) in {path}")
+        return True
+
     def _command(self, python: Path) -> list[str]:
         config = self.config
-        command = [str(python), config["script"], *config["arguments"]]
+        arguments = [_expand(argument, self.data_paths) for argument in config["arguments"]]
+        command = [str(python), config["script"], *arguments]
         if config.get("communicator") == "Mpi":
             mpirun = shutil.which("mpirun")
             if mpirun is None:
@@ -219,7 +265,7 @@ class Agent:
     def _environment(self, rank: int, world: int, port: int, extra: dict[str, str]) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
         return {
-            **keep, **extra, **self._reach_server(extra), **self.config["azuremlEnvironment"],
+            **keep, **extra, **self._reach_server(extra), **self.data_paths, **self.config["azuremlEnvironment"],
             "PYTHONUNBUFFERED": "1",
             "RANK": str(rank), "LOCAL_RANK": str(rank), "NODE_RANK": str(rank), "WORLD_SIZE": str(world),
             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),

@@ -15,6 +15,16 @@ class HistorySection(WireModel):
     outputCollection: bool = True
 
 
+class DataReference(WireModel):
+    """One entry of the run configuration's ``DataReferences`` (azureml-core's DataReferenceConfiguration)."""
+
+    dataStoreName: str = Field(min_length=1)
+    mode: str = "mount"
+    pathOnDataStore: str | None = None
+    pathOnCompute: str | None = None
+    overwrite: bool = False
+
+
 class RunConfiguration(WireModel):
     script: str = Field(min_length=1)
     arguments: list[str | int | float | bool] = []
@@ -25,6 +35,7 @@ class RunConfiguration(WireModel):
     nodeCount: int = Field(default=1, ge=1)
     environment: dict[str, Any] | None = None
     history: HistorySection = HistorySection()
+    dataReferences: dict[str, DataReference] = {}
 
     @field_validator("communicator")
     @classmethod

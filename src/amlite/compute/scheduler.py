@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from amlite.arm.tables import Resource
-from amlite.compute import layout
+from amlite.compute import data_references, layout
 from amlite.compute.backends.base import ComputeBackend, RunContext
 from amlite.compute.submission import parse_definition
 from amlite.context import AppContext
@@ -103,7 +103,13 @@ class Scheduler:
         directory = layout.run_dir(settings, run)
         directory.mkdir(parents=True, exist_ok=True)
         config_path = directory / "agent.json"
-        config_path.write_text(json.dumps(self._agent_config(session, workspace, run, size)))
+        try:
+            config = self._agent_config(session, workspace, run, size)
+        except Exception as error:  # noqa: BLE001 - a run that cannot be prepared fails; the queue moves on
+            log.exception("could not prepare %s", run.run_id)
+            self._fail_start(run, "RunPreparationFailed", f"The run could not be prepared: {error}")
+            return
+        config_path.write_text(json.dumps(config))
         config_path.chmod(0o600)
         try:
             run.backend_handle = self.backend.submit(RunContext(
@@ -111,9 +117,13 @@ class Scheduler:
                 vcpus=size.vcpus if size else 1, memory_gb=size.memory_gb if size else 2.0))
         except OSError as error:
             log.exception("could not start the agent of %s", run.run_id)
-            run.error = {"error": {"code": "AgentStartFailed", "message": f"The run could not start: {error}"}}
-            set_status(run, "Failed")
-            run.nodes_held = 0
+            self._fail_start(run, "AgentStartFailed", f"The run could not start: {error}")
+
+    @staticmethod
+    def _fail_start(run: Run, code: str, message: str) -> None:
+        run.error = {"error": {"code": code, "message": message}}
+        set_status(run, "Failed")
+        run.nodes_held = 0
 
     def _agent_config(self, session: Session, workspace: Resource, run: Run, size: VmSize | None) -> dict[str, Any]:
         settings = self.context.settings
@@ -143,6 +153,7 @@ class Scheduler:
             "artifactsUrl": f"{settings.base_url}/artifact/v2.0{workspace.resource_id}/artifacts",
             "dataContainerId": run.data_container_id,
             "outputCollection": configuration.history.outputCollection,
+            "dataReferences": data_references.plan(session, self.context, workspace, configuration),
             "script": configuration.script,
             "arguments": configuration.argument_strings,
             "nodeCount": run.node_count,

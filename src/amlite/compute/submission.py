@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from amlite.arm.tables import Resource
 from amlite.artifacts.stores import ArtifactStore
-from amlite.compute import layout, snapshots
+from amlite.compute import data_references, layout, snapshots
 from amlite.compute.definition import RunConfiguration, RunDefinition
 from amlite.content import service as content
 from amlite.errors import BadRequest, Conflict, NotFound
@@ -69,6 +69,7 @@ def _queue(session: Session, settings: Settings, workspace: Resource, caller: Ca
            requested_run_id: str | None, definition: RunDefinition, raw_definition: dict[str, Any],
            compute: Compute, snapshot_id: str) -> Run:
     """Create the run, Queued on its compute, its project the snapshot ``snapshot_id``."""
+    data_references.check(session, workspace, definition.configuration)
     experiment = get_or_create_experiment(session, workspace, experiment_name)
     if definition.parentRunId:
         get_run(session, workspace, definition.parentRunId)

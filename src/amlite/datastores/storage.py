@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -21,7 +22,14 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import (
+    BlobProperties,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContainerClient,
+    ContentSettings,
+    generate_blob_sas,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -149,6 +157,20 @@ class RemoteStore:
     def list(self, account: str, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         for props in self._container(account, container).list_blobs(name_starts_with=prefix or None):
             yield _info(props, props.name)
+
+    def read_url(self, account: str, container: str, name: str, seconds: int) -> str:
+        """A URL that reads one blob without further credentials: a SAS signed with the account key,
+        the datastore's own SAS, or the plain URL of a public container."""
+        blob = self._container(account, container).get_blob_client(check_name(name))
+        _, _, _, credential_type, credential = self._settings
+        if credential_type == "AccountKey":
+            sas = generate_blob_sas(account, container, name, account_key=credential,
+                                    permission=BlobSasPermissions(read=True),
+                                    expiry=datetime.now(UTC) + timedelta(seconds=seconds))
+            return f"{blob.url}?{sas}"
+        if credential_type == "Sas":
+            return f"{blob.url}?{(credential or '').lstrip('?')}"
+        return blob.url
 
     def write(self, account: str, container: str, name: str, chunks: Iterable[bytes],
               content_type: str | None = None, max_bytes: int | None = None) -> BlobInfo:

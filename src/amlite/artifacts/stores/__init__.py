@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from amlite.artifacts.stores.base import ArtifactStore, BlobInfo
-from amlite.settings import Settings
+
+if TYPE_CHECKING:  # the run agent imports the stores' base without the server's settings (and pydantic)
+    from amlite.settings import Settings
 
 __all__ = ["ArtifactStore", "BlobInfo", "open_store"]
 
