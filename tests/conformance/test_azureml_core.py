@@ -4,7 +4,6 @@ API then shows what it wrote."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import textwrap
 import uuid
@@ -14,9 +13,8 @@ import pytest
 
 from tests.conformance.sdk_venv import sdk_python
 from tests.execution import definition, driver_log, make_compute, project_zip, run_url, start, wait_status
+from tests.sdk import AZUREML_CORE, in_run_environment
 from tests.server import Server
-
-AZUREML_CORE = "azureml-core==1.61.0.post4"
 
 SCRIPT = textwrap.dedent("""
     from azureml.core import Run
@@ -42,17 +40,7 @@ def test_in_run_mode_tags_and_metrics(server: Server, arm: httpx.Client, workspa
     experiment, run_id = f"sdk-{uuid.uuid4().hex[:6]}", f"sdk_{uuid.uuid4().hex[:8]}"
     history = f"/history/v1.0{workspace['id']}/experiments/{experiment}"
     run = arm.patch(f"{history}/runs/{run_id}", json={"status": "Running"}).json()
-    ids = workspace["id"].split("/")
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path),  # the SDK caches discovery under ~/.azureml
-        "AZUREML_ARM_SUBSCRIPTION": ids[2], "AZUREML_ARM_RESOURCEGROUP": ids[4],
-        "AZUREML_ARM_WORKSPACE_NAME": ids[8], "AZUREML_ARM_PROJECT_NAME": experiment,
-        "AZUREML_RUN_ID": run_id, "AZUREML_EXPERIMENT_ID": run["experimentId"],
-        "AZUREML_WORKSPACE_ID": workspace["properties"]["workspaceId"],
-        "AZUREML_RUN_TOKEN": server.token(), "AZUREML_SERVICE_ENDPOINT": server.base_url,
-        "AZUREML_DISCOVERY_SERVICE_ENDPOINT": workspace["properties"]["discoveryUrl"],
-    }
+    env = in_run_environment(server, workspace, experiment, run, tmp_path)
     result = subprocess.run([azureml_python, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "SEEN ['accuracy', 'losses', 'scores']" in result.stdout

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.conformance.test_azureml_core import AZUREML_CORE
 from tests.conformance.sdk_venv import sdk_python
 from tests.execution import definition, driver_log, make_compute, project_zip, run_url, start, wait_status
 from tests.resources import create_workspace
+from tests.sdk import AZUREML_CORE, BLOB_SUFFIX, blob_host_server
 from tests.server import Backend, Server
 
 PAYLOAD_BYTES = 3 * 1024 * 1024 + 17  # more than one 1 MiB chunk, not a round number
@@ -42,15 +42,8 @@ print("MD5", hashlib.md5(payload).hexdigest())
 
 @pytest.fixture(scope="module")
 def blob_server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
-    store = Backend.postgresql(POSTGRES_URL) if backend.name == "postgresql" else Backend.sqlite()
-    try:
-        running = Server(tmp_path_factory.mktemp(f"amlite-blobhosts-{backend.name}"), store, tls=True,
-                         env={"AMLITE_BLOB_HOST_SUFFIX": "amlite.internal"}).start()
+    with blob_host_server(backend, tmp_path_factory.mktemp(f"amlite-blobhosts-{backend.name}"), POSTGRES_URL) as running:
         yield running
-        running.stop()
-        running.stop_agents()
-    finally:
-        store.drop()
 
 
 def test_upload_file_list_and_download_in_a_run(blob_server: Server):
@@ -80,6 +73,6 @@ def test_blob_host_names_reach_the_blob_endpoint(blob_server: Server):
     """A blob host name that the server does not know as an account answers in Azure Storage's shape,
     not as an API route: the Host header alone picks the blob endpoint."""
     response = httpx.get(f"{blob_server.base_url}/azureml/some/blob.txt", verify=blob_server.verify,
-                         headers={"Host": f"nosuchaccount.blob.amlite.internal:{blob_server.port}"})
+                         headers={"Host": f"nosuchaccount.blob.{BLOB_SUFFIX}:{blob_server.port}"})
     assert response.status_code in (403, 404)
     assert response.headers["content-type"].startswith("application/xml")

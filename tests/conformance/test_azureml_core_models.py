@@ -9,27 +9,22 @@ token; the blob host names it rebuilds resolve to the server (amlite/compute/run
 
 from __future__ import annotations
 
-import os
 import pickle
 import subprocess
 import textwrap
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-import amlite.compute
 from tests.conftest import POSTGRES_URL
 from tests.conformance.sdk_venv import sdk_python
-from tests.conformance.test_azureml_core import AZUREML_CORE
 from tests.resources import create_workspace
+from tests.sdk import AZUREML_CORE, BLOB_SUFFIX, blob_host_server, in_run_environment
 from tests.server import Backend, Server
 
-RUNTIME = Path(amlite.compute.__file__).parent / "runtime"
-SUFFIX = "amlite.internal"
 
 SCRIPT = textwrap.dedent("""
     import os, pickle, sys
@@ -67,15 +62,10 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def blob_server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
-    store = Backend.postgresql(POSTGRES_URL) if backend.name == "postgresql" else Backend.sqlite()
-    try:
-        # pages of two, so that Model.list follows nextLink
-        running = Server(tmp_path_factory.mktemp(f"amlite-models-{backend.name}"), store, tls=True,
-                         env={"AMLITE_BLOB_HOST_SUFFIX": SUFFIX, "AMLITE_PAGE_SIZE": "2"}).start()
+    # pages of two, so that Model.list follows nextLink
+    with blob_host_server(backend, tmp_path_factory.mktemp(f"amlite-models-{backend.name}"), POSTGRES_URL,
+                          AMLITE_PAGE_SIZE="2") as running:
         yield running
-        running.stop()
-    finally:
-        store.drop()
 
 
 def test_register_list_download_and_delete_with_azureml_core(blob_server: Server, tmp_path):
@@ -85,19 +75,7 @@ def test_register_list_download_and_delete_with_azureml_core(blob_server: Server
         workspace = create_workspace(client, blob_server.credentials["subscriptionId"], "models-rg", "models-ws")
         run = client.patch(f"/history/v1.0{workspace['id']}/experiments/{experiment}/runs/{run_id}",
                            json={"status": "Running"}).json()
-    ids = workspace["id"].split("/")
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path),  # the SDK caches discovery under ~/.azureml
-        "AZUREML_ARM_SUBSCRIPTION": ids[2], "AZUREML_ARM_RESOURCEGROUP": ids[4],
-        "AZUREML_ARM_WORKSPACE_NAME": ids[8], "AZUREML_ARM_PROJECT_NAME": experiment,
-        "AZUREML_RUN_ID": run_id, "AZUREML_EXPERIMENT_ID": run["experimentId"],
-        "AZUREML_WORKSPACE_ID": workspace["properties"]["workspaceId"],
-        "AZUREML_RUN_TOKEN": blob_server.token(), "AZUREML_SERVICE_ENDPOINT": blob_server.base_url,
-        "AZUREML_DISCOVERY_SERVICE_ENDPOINT": workspace["properties"]["discoveryUrl"],
-        "REQUESTS_CA_BUNDLE": str(blob_server.ca_file), "PYTHONPATH": str(RUNTIME),
-        "AMLITE_BLOB_HOST_SUFFIX": SUFFIX, "AMLITE_BLOB_HOST_ADDRESS": "127.0.0.1",
-    }
+    env = in_run_environment(blob_server, workspace, experiment, run, tmp_path, blob_hosts=True)
     result = subprocess.run([python, "-c", SCRIPT, name], env=env, cwd=tmp_path, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-6000:])
@@ -121,7 +99,7 @@ def test_register_list_download_and_delete_with_azureml_core(blob_server: Server
                            params={"api-version": "2018-11-19"}).json()["value"]
         assert [item["path"] for item in links] == ["model.pkl"]
         link = urlsplit(links[0]["contentUri"])  # a blob host name: sent to the server by its Host header
-        assert link.hostname.endswith(f".blob.{SUFFIX}")
+        assert link.hostname.endswith(f".blob.{BLOB_SUFFIX}")
         content = httpx.get(f"{blob_server.base_url}{link.path}?{link.query}", headers={"Host": link.netloc},
                             verify=blob_server.verify)
         assert pickle.loads(content.content) == {"coef": [1.5, -2.0]}

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from tests.conformance.sdk_venv import sdk_python
-from tests.conformance.test_azureml_core import AZUREML_CORE
 from tests.conftest import POSTGRES_URL
 from tests.execution import definition, driver_log, make_compute, project_zip, run_url, start, wait_status
 from tests.resources import create_workspace
+from tests.sdk import AZUREML_CORE, blob_host_server
 from tests.server import Backend, Server
 
 NIL = "00000000-0000-0000-0000-000000000000"
@@ -382,16 +382,9 @@ print("CHILD", child.id, child.get_status(), child.get_properties()["ContentSnap
 
 @pytest.fixture(scope="module")
 def sdk_server(backend: Backend, tmp_path_factory) -> Iterator[Server]:
-    """https, and blob links as ``{account}.blob.{suffix}`` host names: what the SDK's uploads need."""
-    store = Backend.postgresql(POSTGRES_URL) if backend.name == "postgresql" else Backend.sqlite()
-    try:
-        running = Server(tmp_path_factory.mktemp(f"amlite-sdk-snapshots-{backend.name}"), store, tls=True,
-                         env={"AMLITE_BLOB_HOST_SUFFIX": "amlite.internal"}).start()
+    with blob_host_server(backend, tmp_path_factory.mktemp(f"amlite-sdk-snapshots-{backend.name}"),
+                          POSTGRES_URL) as running:
         yield running
-        running.stop()
-        running.stop_agents()
-    finally:
-        store.drop()
 
 
 def test_azureml_core_uploads_diffs_and_restores_snapshots(sdk_server: Server):
