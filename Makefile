@@ -46,3 +46,8 @@ benchmarks/.venv-ray/bin/ray: benchmarks/requirements-ray.txt
 
 bench-execution: install-test benchmarks/.venv-mlflow/bin/mlflow benchmarks/.venv-ray/bin/ray
 	$(BIN)/python benchmarks/execution.py $(BENCH_ARGS)
+
+# Score one scikit-learn model: an amlite service vs `mlflow models serve` vs a bare ASGI app (e.g. BENCH_ARGS=--quick).
+.PHONY: bench-scoring
+bench-scoring: install-test benchmarks/.venv-mlflow/bin/mlflow
+	$(BIN)/python benchmarks/scoring.py $(BENCH_ARGS)

@@ -141,9 +141,11 @@ def family_rss_mb(pid: int) -> float:
 # --- amlite ----------------------------------------------------------------------------------------
 
 
-def measure_amlite(args, workdir: Path, project: bytes) -> System:
-    system = System("amlite")
-    env = {"PYTHONPATH": str(HERE / "agent_trace")} if args.trace else None
+def measure_amlite(args, workdir: Path, project: bytes, name: str = "amlite",
+                   env: dict[str, str] | None = None) -> System:
+    """``env``: more variables for the server (e.g. a Ray cluster to run on)."""
+    system = System(name)
+    env = {**(env or {}), **({"PYTHONPATH": str(HERE / "agent_trace")} if args.trace else {})}
     amlite = Amlite(workdir, args.backend, args.postgres_url, env=env)
     began = time.perf_counter()
     try:
@@ -156,7 +158,7 @@ def measure_amlite(args, workdir: Path, project: bytes) -> System:
         run_definition = definition("hello.py", target, arguments=[int(ARGUMENT)], environment=environment)
         with amlite.client() as client:
             warm = amlite_run(client, amlite, run_definition, project, args, check=True)
-            system.notes.append(f"amlite warm-up run (builds and caches the venv with {', '.join(args.pip)}): "
+            system.notes.append(f"{name} warm-up run (builds and caches the venv with {', '.join(args.pip)}): "
                                 f"{fmt(warm.done)}")
             if not warm.ok:
                 raise RuntimeError(f"amlite's warm-up run did not complete: {warm.note}")
@@ -224,7 +226,7 @@ def amlite_findings(amlite: Amlite, system: System) -> list[str]:
         values = [s.phases[status] for s in seen if status in s.phases]
         if values:
             parts.append(f"{status} {fmt(statistics.median(values))} ({len(values)}/{len(seen)})")
-    notes = ["amlite: median first sighting of each status after the startrun call (runs where the poller "
+    notes = [f"{system.name}: median first sighting of each status after the startrun call (runs where the poller "
              "saw it): " + ", ".join(parts)]
     agent_logs = sorted((amlite.workdir / "runs").glob("*/agent.log")) if (amlite.workdir / "runs").is_dir() else []
     noisy = [p for p in agent_logs

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from amlite.arm.operations import OperationRunner
 from amlite.artifacts.stores import ArtifactStore
 from amlite.background import PeriodicService
-from amlite.compute.backends.base import ComputeBackend
+from amlite.compute.backends.choice import Backends
 from amlite.db.engine import Database
 from amlite.identity.tokens import TokenService
 from amlite.secrets import SecretBox
@@ -22,7 +22,7 @@ class AppContext:
     tokens: TokenService
     operations: OperationRunner
     secrets: SecretBox
-    backend: ComputeBackend
+    backend: Backends  # by name; poll and cancel go to the backend a run's handle names
     artifacts: ArtifactStore
     # background services by name (e.g. "scheduler"), so that a route can wake one
     services: dict[str, PeriodicService] = field(default_factory=dict)

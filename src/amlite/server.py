@@ -17,7 +17,9 @@ from amlite.artifacts import blob_api, history_api
 from amlite.artifacts.blob_hosts import BlobHostMiddleware
 from amlite.artifacts.stores import open_store
 from amlite.background import PeriodicService
+from amlite.compute.backends.choice import Backends
 from amlite.compute.backends.local import LocalBackend
+from amlite.compute.backends.ray import RayBackend
 from amlite.compute.scheduler import Scheduler
 from amlite.content import api as content_api
 from amlite.context import AppContext
@@ -32,6 +34,8 @@ from amlite.identity.auth import authenticate
 from amlite.identity.keys import KeyRing
 from amlite.identity.tokens import TokenService
 from amlite.registry import api as registry_api
+from amlite.endpoints import api as endpoints_api
+from amlite.endpoints.supervisor import Supervisor
 from amlite.runs import api as runs_api
 from amlite.runs import execution_api, logs_api, metrics_api
 from amlite.runs.service import mark_not_responding
@@ -52,8 +56,18 @@ PUBLIC_ROUTERS = (identity_api.router, discovery.router, blob_api.router)
 # Order matters: the generic dependent-resource routes come last, after the providers with literal paths.
 AUTHENTICATED_ROUTERS = (arm_api.router, workspaces_api.router, compute_api.router, runs_api.router,
                          metrics_api.router, logs_api.router, execution_api.router, content_api.router,
-                         datastores_api.router, registry_api.router,
+                         datastores_api.router, registry_api.router, endpoints_api.router,
                          artifacts_api.router, history_api.router, hyperdrive_api.router, dependents_api.router)
+
+
+def compute_backends(settings: Settings) -> Backends:
+    """Local processes always; Ray too when a cluster is configured, and then it is the default."""
+    backends: dict = {"local": LocalBackend()}
+    if settings.ray_address:
+        backends["ray"] = RayBackend(
+            settings.ray_address, settings.ray_token, python=settings.ray_python, env_cache=settings.ray_env_cache,
+            unreachable_seconds=settings.ray_unreachable_seconds, stop_grace_seconds=settings.ray_stop_grace_seconds)
+    return Backends(backends, default="ray" if settings.ray_address else "local")
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -71,7 +85,7 @@ def build_context(settings: Settings) -> AppContext:
     operations.register("computes/delete", compute_service.delete_compute)
     secrets = SecretBox.from_settings(settings.secret_key, settings.data_dir)
     return AppContext(settings=settings, db=db, tokens=tokens, operations=operations, secrets=secrets,
-                      backend=LocalBackend(), artifacts=open_store(settings))
+                      backend=compute_backends(settings), artifacts=open_store(settings))
 
 
 def background_services(context: AppContext) -> list[PeriodicService]:
@@ -84,6 +98,7 @@ def background_services(context: AppContext) -> list[PeriodicService]:
         PeriodicService("heartbeat-watchdog", context.settings.watchdog_interval_seconds, heartbeat_watchdog),
         PeriodicService("scheduler", context.settings.scheduler_interval_seconds, scheduler.tick),
         PeriodicService("hyperdrive", context.settings.hyperdrive_interval_seconds, SweepService(context).tick),
+        Supervisor(context),
     ]
 
 

@@ -41,6 +41,29 @@ class Settings(BaseSettings):
     artifact_link_seconds: int = 3600
     # links as https://{account}.blob.{suffix}:{port}/..., the form the Azure ML SDK needs (see artifacts/blob_hosts.py)
     blob_host_suffix: str | None = None
+    # Ray (compute/backends/ray.py): the Job API of a cluster (its dashboard, http://HOST:8265) and its auth
+    # token; with an address every compute runs on Ray unless its "amlite": {"backend": "local"} says otherwise
+    ray_address: str | None = None
+    ray_token: str | None = None
+    # `amlite serve --ray-local`: start (and stop) a local head, with this `ray` CLI (default: `ray` on PATH)
+    ray_local: bool = False
+    ray_executable: str | None = None
+    ray_local_cpus: int | None = None  # the local head's CPUs (default: Ray's, all of the machine's)
+    # on Ray nodes: the interpreter that runs the agent (its version is the server's), and where run
+    # environments are cached
+    ray_python: str = "python"
+    ray_env_cache: str = "~/.cache/amlite/envs"
+    # a cluster that does not answer for this long has lost its runs
+    ray_unreachable_seconds: float = 30.0
+    # scoring services (endpoints/): the scoring front's address (port: chosen once and kept when unset),
+    # the scoringUri base clients are given, how often replicas are watched, how long a deployment may take
+    scoring_host: str | None = None
+    scoring_port: int | None = None
+    scoring_public_url: str | None = None
+    scoring_supervisor_interval_seconds: float = 0.5
+    service_start_timeout_seconds: float = 900.0
+    # Ray's stop waits this long after SIGTERM before SIGKILL (RAY_JOB_STOP_WAIT_TIME_S)
+    ray_stop_grace_seconds: int = 60
 
     @property
     def tls_enabled(self) -> bool:

@@ -2,11 +2,13 @@
 final status. It talks to the server only over HTTP with the run's token, retrying while the
 server restarts, so a run outlives its server.
 
-``python -m amlite.compute.agent <config.json>``; the configuration is written by the scheduler.
+``python -m amlite.compute.agent <config.json>``; the configuration is written by the scheduler (and
+rewritten by the Ray backend: relative paths in it are relative to the configuration file).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -38,6 +40,8 @@ ARTIFACT_ORIGIN = "ExperimentRun"
 KILL_GRACE_SECONDS = 10
 LOG_FLUSH_SECONDS = 0.5
 SERVER_PATIENCE_SECONDS = 900
+NODE_LOST = ("The Ray job that ran this run ended under it: its supervisor died (the Ray head or the run's "
+             "node was lost), so the run's processes were stopped.")
 
 
 def data_reference_variable(name: str) -> str:
@@ -88,8 +92,10 @@ class Server:
             time.sleep(delay)
             delay = min(delay * 2, 10)
 
-    def status(self, status: str) -> None:
-        self.call("PATCH", self.run_url, json={"status": status})
+    def status(self, status: str) -> bool:
+        """False when the server refused the move: the run was canceled (or ended) meanwhile."""
+        response = self.call("PATCH", self.run_url, json={"status": status})
+        return response is None or response.status_code != 400
 
     def event(self, name: str, **data: Any) -> None:
         self.call("POST", f"{self.run_url}/events",
@@ -112,6 +118,29 @@ class Server:
             if response is None or response.status_code != 200:
                 failures.append(f"{name}: {_reason(response)}")
         return failures
+
+
+class NodeServer(Server):
+    """The server as the agent of one node of a multi-node Ray run sees it (amlite/compute/ray/launcher.py):
+    the node's end goes to ``resultFile`` for the launcher, which reports the run's end from all nodes';
+    only the leader (rank 0's node) reports the statuses on the way."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.leader = bool(config.get("leader"))
+        self.result_file = Path(config["resultFile"])
+        self.error: dict[str, Any] | None = None
+
+    def status(self, status: str) -> bool:
+        return super().status(status) if self.leader else True
+
+    def event(self, name: str, **data: Any) -> None:
+        if name == "Error":
+            self.error = data["ErrorResponse"]
+        elif name in ("Completed", "Canceled", "Failed"):
+            self.result_file.write_text(json.dumps({"status": name, "error": self.error}))
+        elif name != "Start" or self.leader:
+            super().event(name, **data)
 
 
 def _reason(response: httpx.Response | None) -> str:
@@ -159,12 +188,13 @@ class LogPump:
 class Agent:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.server = Server(config)
+        self.server = NodeServer(config) if config.get("role") == "node" else Server(config)
         self.control = LogPump(self.server, CONTROL_LOG)
         self.pumps: list[LogPump] = []
         self.processes: list[subprocess.Popen] = []
         self.pump_threads: list[threading.Thread] = []
         self.canceled = threading.Event()
+        self.orphaned = False  # the process that started the agent (Ray's job supervisor) is gone
         self.done = threading.Event()
         self.data_paths: dict[str, str] = {}  # AZUREML_DATAREFERENCE_x -> where its data was downloaded
 
@@ -183,6 +213,8 @@ class Agent:
         signal.signal(signal.SIGTERM, lambda *_: self.canceled.set())
         flusher = threading.Thread(target=self._flusher, daemon=True)
         flusher.start()
+        if self.config.get("watchParent"):
+            threading.Thread(target=self._watch_parent, args=(os.getppid(),), daemon=True).start()
         try:
             self._run()
         except Exception as exc:  # the agent itself broke: the run must still end
@@ -192,6 +224,15 @@ class Agent:
             self.done.set()
             flusher.join()
             self._flush_logs()
+
+    def _watch_parent(self, parent: int) -> None:
+        """On Ray, the agent's parent is the job's supervisor: when it dies (its node or the head was lost),
+        the agent is adopted and the run's processes must stop rather than outlive the job."""
+        while not self.done.wait(0.2):
+            if os.getppid() != parent:
+                self.orphaned = True
+                self.canceled.set()
+                return
 
     def _run(self) -> None:
         config = self.config
@@ -205,10 +246,12 @@ class Agent:
             self.log(error.output)
             self.server.fail("EnvironmentBuildFailed", f"{error.message}\n{error.output[-4000:]}")
             return
-        if self.canceled.is_set():
+        if self.orphaned:
+            self._finish([], False)
+            return
+        if self.canceled.is_set() or not self.server.status("Starting"):
             self.server.event("Canceled")
             return
-        self.server.status("Starting")
         workdir = Path(config["runDir"]) / "wd"
         limits = config["snapshotLimits"]
         snapshots.extract(Path(config["snapshot"]), workdir, max_files=limits["maxFiles"], max_bytes=limits["maxBytes"])
@@ -268,7 +311,7 @@ class Agent:
             **keep, **extra, **self._reach_server(extra), **self.data_paths, **self.config["azuremlEnvironment"],
             "PYTHONUNBUFFERED": "1",
             "RANK": str(rank), "LOCAL_RANK": str(rank), "NODE_RANK": str(rank), "WORLD_SIZE": str(world),
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+            "MASTER_ADDR": self.config.get("masterAddr", "127.0.0.1"), "MASTER_PORT": str(port),
             "AZ_BATCHAI_TASK_INDEX": str(rank), "AZ_BATCHAI_NODE_COUNT": str(world),
             "AZUREML_NODE_COUNT": str(world),
         }
@@ -292,8 +335,11 @@ class Agent:
 
     def _limits(self):
         vcpus, memory = self.config["vcpus"], self.config["memoryGb"]
+        libc = ctypes.CDLL(None) if self.config.get("watchParent") else None
 
         def apply() -> None:
+            if libc is not None:  # the script dies with the agent (PR_SET_PDEATHSIG), as the agent with its job
+                libc.prctl(1, signal.SIGKILL)
             cpus = sorted(os.sched_getaffinity(0))[: max(1, vcpus)]
             os.sched_setaffinity(0, cpus)
             limit = int(memory * (1 << 30))
@@ -304,15 +350,17 @@ class Agent:
     def _execute(self, python: Path, workdir: Path, extra_env: dict[str, str]) -> tuple[list[int], bool]:
         config = self.config
         world = 1 if config.get("communicator") == "Mpi" else config["nodeCount"]
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = config.get("masterPort")
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
         try:
             command = self._command(python)
         except RuntimeError as error:
             self.log(str(error))
             return [127], False
-        for rank in range(world):
+        for rank in config.get("ranks", range(world)):  # a node of a multi-node Ray run runs its own ranks
             pump = LogPump(self.server, driver_log(rank), Path(config["runDir"]) / driver_log(rank))
             process = subprocess.Popen(command, cwd=workdir, env=self._environment(rank, world, port, extra_env),
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -367,7 +415,9 @@ class Agent:
 
     def _finish(self, exit_codes: list[int], timed_out: bool) -> None:
         tail = "\n".join(self.pumps[0].tail[-20:]) if self.pumps else "\n".join(self.control.tail[-20:])
-        if self.canceled.is_set():
+        if self.orphaned:
+            self.server.fail("NodeLost", NODE_LOST)
+        elif self.canceled.is_set():
             self.server.event("Canceled")
         elif timed_out:
             limit = self.config["maxRunDurationSeconds"]
@@ -379,9 +429,18 @@ class Agent:
             self.server.event("Completed")
 
 
+def _resolve(config: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in the configuration, with ``~`` expanded and relative ones taken from ``base``."""
+    for key in ("snapshot", "runDir", "caFile", "envCache", "resultFile"):
+        if config.get(key):
+            path = Path(config[key]).expanduser()
+            config[key] = str(path if path.is_absolute() else base / path)
+    return config
+
+
 def main() -> None:
-    config = json.loads(Path(sys.argv[1]).read_text())
-    Agent(config).run()
+    path = Path(sys.argv[1]).absolute()
+    Agent(_resolve(json.loads(path.read_text()), path.parent)).run()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The scheduler: one queue per compute, admission by free nodes, node counts kept true, and
 reconciliation of runs whose agent is gone (including after a server restart).
 
-Backends only start and stop agents; everything about who runs when lives here.
+Backends only start and stop agents; everything about who runs when lives here. A backend with a
+live view of its cluster (Ray) also bounds admission and node counts by the cluster's live nodes: Ray
+Jobs is not a queue, so a run is only handed over when its nodes fit.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from amlite.arm.tables import Resource
 from amlite.compute import data_references, layout
-from amlite.compute.backends.base import ComputeBackend, RunContext
+from amlite.compute.backends.base import BackendError, Capacity, ComputeBackend, RunContext
+from amlite.compute.backends.choice import Backends
 from amlite.compute.submission import parse_definition
 from amlite.context import AppContext
 from amlite.db.base import utcnow
@@ -33,19 +36,44 @@ log = logging.getLogger("amlite.scheduler")
 PREPARING = ("Preparing", "Provisioning")
 
 
+def _shape(size: VmSize | None) -> tuple[float, float, float]:
+    """A node of this VM size as (CPUs, memory GiB, GPUs); a size amlite does not know counts as 1 CPU, 2 GiB."""
+    return (size.vcpus, size.memory_gb, size.gpus) if size else (1, 2.0, 0)
+
+
 class Scheduler:
-    def __init__(self, context: AppContext, backend: ComputeBackend) -> None:
+    def __init__(self, context: AppContext, backends: Backends) -> None:
         self.context = context
-        self.backend = backend
+        self.backends = backends
 
     def tick(self) -> None:
         with self.context.db.session() as session:
             self._reconcile(session)
             computes = list(session.scalars(select(Compute).where(Compute.provisioning_state == "Succeeded")))
+            capacities: dict[str, Capacity | None] = {}
             for compute in computes:
-                self._admit(session, compute)
-                self._count_nodes(session, compute)
+                try:
+                    backend = self.backends.choose((compute.extensions or {}).get("backend"))
+                except BackendError as error:
+                    self._refuse_queue(session, compute, str(error))
+                    continue
+                if backend.name not in capacities:
+                    capacities[backend.name] = self._capacity(session, backend)
+                self._admit(session, compute, backend, capacities[backend.name])
+                self._count_nodes(session, compute, capacities[backend.name])
             self._orphans(session)
+
+    def _capacity(self, session: Session, backend: ComputeBackend) -> Capacity | None:
+        """The backend's live nodes, less what the runs it holds for amlite take of them."""
+        capacity = backend.capacity()
+        if capacity is None:
+            return None
+        holding = session.execute(select(Run.nodes_held, Run.backend_handle, Compute.vm_size)
+                                  .join(Compute, Run.compute_id == Compute.id).where(Run.nodes_held > 0))
+        for nodes, handle, vm_size in holding:
+            if handle is not None and handle.get("backend") == backend.name:
+                capacity.take(nodes, _shape(find_vm_size(vm_size)))
+        return capacity
 
     # runs that hold nodes ----------------------------------------------------------------------
 
@@ -54,7 +82,7 @@ class Scheduler:
             if run.status in states.TERMINAL:
                 run.nodes_held = 0
                 continue
-            if run.backend_handle is None or self.backend.poll(run.backend_handle) == "alive":
+            if run.backend_handle is None or self.backends.poll(run.backend_handle) == "alive":
                 continue
             session.refresh(run)  # the agent may have reported its end just before it exited
             if run.status in states.TERMINAL:
@@ -63,9 +91,7 @@ class Scheduler:
             if run.status == "CancelRequested":
                 set_status(run, "Canceled")
             else:
-                run.error = {"error": {"code": "NodeLost", "message": (
-                    "The run's node was lost: its agent stopped without reporting an end "
-                    "(the machine or the agent died).")}}
+                run.error = {"error": {"code": "NodeLost", "message": self.backends.lost(run.backend_handle)}}
                 set_status(run, "Failed")
             run.nodes_held = 0
             touch(run)
@@ -82,18 +108,33 @@ class Scheduler:
 
     # admission ---------------------------------------------------------------------------------
 
-    def _admit(self, session: Session, compute: Compute) -> None:
+    @staticmethod
+    def _queue(session: Session, compute: Compute):
+        return session.scalars(select(Run).where(Run.compute_id == compute.id, Run.status == "Queued",
+                                                 Run.nodes_held == 0)
+                               .order_by(Run.created_at, Run.id))
+
+    def _admit(self, session: Session, compute: Compute, backend: ComputeBackend, capacity: Capacity | None) -> None:
         held = sum(session.scalars(select(Run.nodes_held).where(Run.compute_id == compute.id, Run.nodes_held > 0)))
-        queue = session.scalars(select(Run).where(Run.compute_id == compute.id, Run.status == "Queued",
-                                                  Run.nodes_held == 0)
-                                .order_by(Run.created_at, Run.id))
-        for run in queue:
+        shape = _shape(find_vm_size(compute.vm_size))
+        for run in self._queue(session, compute):
             if run.node_count > compute.max_node_count - held:
                 break  # first come, first served: later runs wait behind it
-            self._start(session, compute, run)
+            if capacity is not None and not capacity.fits(run.node_count, shape):
+                break  # the cluster's live nodes cannot take it now
+            self._start(session, compute, run, backend)
             held += run.node_count
+            if capacity is not None:
+                capacity.take(run.node_count, shape)
 
-    def _start(self, session: Session, compute: Compute, run: Run) -> None:
+    def _refuse_queue(self, session: Session, compute: Compute, message: str) -> None:
+        """Queued runs of a compute whose backend this server does not run fail rather than wait forever."""
+        for run in self._queue(session, compute):
+            run.error = {"error": {"code": "ComputeBackendUnavailable", "message": message}}
+            set_status(run, "Failed")
+            touch(run)
+
+    def _start(self, session: Session, compute: Compute, run: Run, backend: ComputeBackend) -> None:
         settings = self.context.settings
         workspace = session.get(Resource, run.workspace_id)
         size = find_vm_size(compute.vm_size)
@@ -112,10 +153,11 @@ class Scheduler:
         config_path.write_text(json.dumps(config))
         config_path.chmod(0o600)
         try:
-            run.backend_handle = self.backend.submit(RunContext(
+            run.backend_handle = backend.submit(RunContext(
                 run_id=run.run_id, run_dir=directory, agent_config=config_path, node_count=run.node_count,
-                vcpus=size.vcpus if size else 1, memory_gb=size.memory_gb if size else 2.0))
-        except OSError as error:
+                vcpus=size.vcpus if size else 1, memory_gb=size.memory_gb if size else 2.0,
+                gpus=size.gpus if size else 0))
+        except (OSError, BackendError) as error:
             log.exception("could not start the agent of %s", run.run_id)
             self._fail_start(run, "AgentStartFailed", f"The run could not start: {error}")
 
@@ -185,9 +227,10 @@ class Scheduler:
 
     # node counts -------------------------------------------------------------------------------
 
-    def _count_nodes(self, session: Session, compute: Compute) -> None:
+    def _count_nodes(self, session: Session, compute: Compute, capacity: Capacity | None) -> None:
         """Nodes grow at once to what runs hold; nodes above minNodeCount are released after
-        nodeIdleTimeBeforeScaleDown of idleness."""
+        nodeIdleTimeBeforeScaleDown of idleness. On a cluster with live nodes (Ray), the nodes are
+        those its live nodes hold of the compute's VM size, up to maxNodeCount."""
         now = utcnow()
         holding = session.execute(select(Run.status, Run.nodes_held).where(
             Run.compute_id == compute.id, Run.nodes_held > 0)).all()
@@ -195,7 +238,10 @@ class Scheduler:
         preparing = sum(n for s, n in holding if s in PREPARING)
         keep = max(compute.min_node_count, held)
         current = compute.current_node_count
-        if held >= current:
+        if capacity is not None:
+            current = max(held, min(compute.max_node_count, capacity.slots(_shape(find_vm_size(compute.vm_size)))))
+            compute.idle_since = None
+        elif held >= current:
             current, compute.idle_since = held, None
         elif current > keep:
             idle = parse_duration(compute.idle_time_before_scale_down) or timedelta(seconds=120)

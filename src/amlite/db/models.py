@@ -5,6 +5,7 @@ from amlite.artifacts import tables as _artifact_tables  # noqa: F401
 from amlite.content import tables as _content_tables  # noqa: F401
 from amlite.datastores import tables as _datastore_tables  # noqa: F401
 from amlite.db.base import Base
+from amlite.endpoints import tables as _endpoint_tables  # noqa: F401
 from amlite.hyperdrive import tables as _hyperdrive_tables  # noqa: F401
 from amlite.identity import tables as _identity_tables  # noqa: F401
 from amlite.registry import tables as _registry_tables  # noqa: F401

@@ -22,6 +22,7 @@ from amlite.artifacts.service import RUN_ORIGIN, Artifacts
 from amlite.artifacts.tables import Artifact
 from amlite.context import AppContext
 from amlite.db.base import utcnow
+from amlite.endpoints.tables import Service, ServiceModel
 from amlite.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from amlite.identity.tokens import Caller
 from amlite.registry.patch import JsonPatchOperation, apply_patch
@@ -105,12 +106,11 @@ def _order(query: ListQuery, created, updated, identity) -> list:
 
 
 def services_using(session: Session, workspace: Resource, model: Model) -> list[str]:
-    """The names of the services that deploy ``model``, whose deletion is then refused.
-
-    Services do not exist yet (issue 7, item 2 adds them and fills this in): for now this checks
-    nothing and answers that no service uses the model.
-    """
-    return []
+    """The names of the services that deploy ``model`` (or are being deployed with it): its deletion is
+    then refused."""
+    return list(session.scalars(select(Service.name).join(ServiceModel, ServiceModel.service_id == Service.id)
+                                .where(Service.workspace_id == workspace.id, ServiceModel.model_id == model.id)
+                                .order_by(Service.name)))
 
 
 class Registry:

@@ -10,6 +10,7 @@ from amlite.arm.ids import subscription_id
 from amlite.arm.operations import polling_headers
 from amlite.arm.service import get_subscription, require_registered
 from amlite.arm.tables import Resource
+from amlite.compute.backends.base import BackendError
 from amlite.errors import BadRequest
 from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
@@ -93,6 +94,13 @@ def put_compute(request: Request, subscriptionId: str, resourceGroupName: str, w
                 authz: Authorizer = Depends(authenticate), session: Session = DB):
     workspace = _workspace(session, authz, subscriptionId, resourceGroupName, workspaceName, "write", computeName)
     require_registered(session, workspace.subscription_id, NAMESPACE)
+    extensions = body.properties.properties.amlite
+    if extensions is not None and extensions.backend:
+        try:
+            app_context(request).backend.choose(extensions.backend)
+        except BackendError as error:
+            raise BadRequest(str(error), code="InvalidComputeBackend",
+                             target="properties.properties.amlite.backend") from error
     compute, created = service.put_compute(session, app_context(request).secrets, workspace, computeName, body)
     rendered = compute_json(compute, workspace)
     headers = _start(request, session, workspace, compute, "computes/create")

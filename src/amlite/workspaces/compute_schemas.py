@@ -6,7 +6,10 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from pydantic import field_validator
+
 from amlite.arm.tables import Resource
+from amlite.compute.backends.choice import NAMES as BACKENDS
 from amlite.web.body import WireModel
 from amlite.workspaces.schemas import WORKSPACES
 from amlite.workspaces.tables import Compute
@@ -40,12 +43,27 @@ class UserAccountCredentials(WireModel):
     adminUserSshPublicKey: str | None = None
 
 
+class AmliteExtensions(WireModel):
+    """amlite's own settings of a cluster (``properties.properties.amlite``; Azure clients ignore it):
+    ``backend`` is where its runs run, "local" processes or "ray" (the server's default when unset)."""
+
+    backend: str | None = None
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in BACKENDS:
+            raise ValueError(f"unknown backend (use one of {', '.join(BACKENDS)})")
+        return value.lower() if value else None
+
+
 class AmlComputeProperties(WireModel):
     vmSize: str | None = None
     vmPriority: str | None = None
     scaleSettings: ScaleSettings | None = None
     userAccountCredentials: UserAccountCredentials | None = None
     remoteLoginPortPublicAccess: str | None = None
+    amlite: AmliteExtensions | None = None
 
 
 class ComputeProperties(WireModel):
@@ -119,6 +137,8 @@ def compute_json(compute: Compute, workspace: Resource) -> dict[str, Any]:
     }
     if compute.admin_user_name:
         properties["userAccountCredentials"] = {"adminUserName": compute.admin_user_name}
+    if compute.extensions:
+        properties["amlite"] = compute.extensions
     envelope: dict[str, Any] = {
         "computeType": compute.compute_type,
         "computeLocation": compute.location,

@@ -214,6 +214,8 @@ def put_compute(session: Session, secrets: SecretBox, workspace: Resource, name:
         compute.provisioning_state = "Updating"
     if aml.scaleSettings is not None:
         _apply_scale(compute, aml.scaleSettings)
+    if aml.amlite is not None:
+        compute.extensions = aml.amlite.model_dump(exclude_none=True)
     if aml.remoteLoginPortPublicAccess is not None:
         compute.remote_login_port_public_access = _choice(
             aml.remoteLoginPortPublicAccess, REMOTE_LOGIN_ACCESS, "remoteLoginPortPublicAccess")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from amlite.compute.backends.base import Health, RunContext
+from amlite.compute.backends.base import Capacity, Health, RunContext
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -55,3 +55,10 @@ class LocalBackend:
                 os.kill(handle["pid"], signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def lost(self, handle: dict[str, Any]) -> str:
+        return ("The run's node was lost: its agent stopped without reporting an end "
+                "(the machine or the agent died).")
+
+    def capacity(self) -> Capacity | None:
+        return None
