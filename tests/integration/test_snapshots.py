@@ -142,7 +142,8 @@ def test_files_come_back_identical(arm: httpx.Client, workspace: dict, project: 
     archive = zipfile.ZipFile(io.BytesIO(httpx.get(link.json()).raise_for_status().content))
     assert {name: archive.read(name) for name in archive.namelist() if not name.endswith("/")} == expected(PROJECT)
     assert "empty/" in archive.namelist()
-    assert arm.get(f"/content/v1.0{workspace['id']}/snapshots/{snapshot_id}/fileslocation").json() == link.json()
+    location = arm.get(f"/content/v1.0{workspace['id']}/snapshots/{snapshot_id}/fileslocation").json()
+    assert location.split("?")[0] == link.json().split("?")[0]  # the same zip (each link has its own expiry)
 
 
 def test_a_child_snapshot_sends_only_what_changed(arm: httpx.Client, workspace: dict, project: Path):
