@@ -208,8 +208,8 @@ def run_amlite(workdir: Path, model_dir: Path, args) -> tuple[dict[int, Row], li
         workspace = {"id": amlite.workspace}
         with amlite.server.client() as client:
             container = uuid.uuid4().hex[:8]
-            uploaded = client.post(f"/artifact/v2.0{amlite.workspace}/artifacts/content/LocalUpload/{container}/model.pkl",
-                                   content=(model_dir / "model.pkl").read_bytes())
+            artifact = f"/artifact/v2.0{amlite.workspace}/artifacts/content/LocalUpload/{container}/model.pkl"
+            uploaded = client.post(artifact, content=(model_dir / "model.pkl").read_bytes())
             uploaded.raise_for_status()
             model = client.post(f"/modelmanagement/v1.0{amlite.workspace}/models", params={"api-version": "2018-11-19"},
                                 json={"name": "iris", "url": f"aml://artifact/LocalUpload/{container}/model.pkl",
@@ -228,7 +228,7 @@ def run_amlite(workdir: Path, model_dir: Path, args) -> tuple[dict[int, Row], li
     finally:
         amlite.stop()
         if amlite.server:
-            stop_scoring(amlite.server)
+            stop_scoring(amlite.server.data_dir)
 
 
 def run_mlflow(workdir: Path, model_dir: Path, args) -> tuple[dict[int, Row], list]:

@@ -9,11 +9,12 @@ import signal
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
 from tests.integration.test_registry import API, mms, upload
-from tests.server import Server, processes_under
+from tests.server import processes_under
 
 TERMINAL = ("Succeeded", "Failed", "Cancelled", "TimedOut")
 # The test's own interpreter: the services' environments need nothing else (the worker is standard library).
@@ -97,9 +98,10 @@ def delete(client: httpx.Client, workspace: dict, name: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def stop_scoring(server: Server) -> None:
-    """End the scoring front and replicas a test server started: they outlive servers by design."""
-    for folder in (server.data_dir / "services", server.data_dir / "scoring"):
+def stop_scoring(data_dir: Path) -> None:
+    """End the scoring front and replicas of a test server's data dir: they outlive servers by design
+    (call it once the server is stopped, or has no service left: its supervisor restarts a front it needs)."""
+    for folder in (data_dir / "services", data_dir / "scoring"):
         for pid in processes_under(folder):
             if pid != os.getpid():
                 with contextlib.suppress(ProcessLookupError):

@@ -27,6 +27,8 @@ from amlite.datastores import api as datastores_api
 from amlite.dependents import api as dependents_api
 from amlite.db.engine import Database
 from amlite.db.migrate import upgrade
+from amlite.endpoints import api as endpoints_api
+from amlite.endpoints.supervisor import Supervisor
 from amlite.hyperdrive import api as hyperdrive_api
 from amlite.hyperdrive.service import SweepService
 from amlite.identity import api as identity_api
@@ -34,8 +36,6 @@ from amlite.identity.auth import authenticate
 from amlite.identity.keys import KeyRing
 from amlite.identity.tokens import TokenService
 from amlite.registry import api as registry_api
-from amlite.endpoints import api as endpoints_api
-from amlite.endpoints.supervisor import Supervisor
 from amlite.runs import api as runs_api
 from amlite.runs import execution_api, logs_api, metrics_api
 from amlite.runs.service import mark_not_responding

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     ray_env_cache: str = "~/.cache/amlite/envs"
     # a cluster that does not answer for this long has lost its runs
     ray_unreachable_seconds: float = 30.0
+    # Ray's stop waits this long after SIGTERM before SIGKILL (RAY_JOB_STOP_WAIT_TIME_S)
+    ray_stop_grace_seconds: int = 60
     # scoring services (endpoints/): the scoring front's address (port: chosen once and kept when unset),
     # the scoringUri base clients are given, how often replicas are watched, how long a deployment may take
     scoring_host: str | None = None
@@ -62,8 +64,6 @@ class Settings(BaseSettings):
     scoring_public_url: str | None = None
     scoring_supervisor_interval_seconds: float = 0.5
     service_start_timeout_seconds: float = 900.0
-    # Ray's stop waits this long after SIGTERM before SIGKILL (RAY_JOB_STOP_WAIT_TIME_S)
-    ray_stop_grace_seconds: int = 60
 
     @property
     def tls_enabled(self) -> bool:

@@ -1,7 +1,9 @@
 """End to end: a run trains a scikit-learn model and writes it to outputs/; it is registered from the run's
 files, listed and deployed with a score.py; scored with curl exactly as the walkthrough's step 7 does, and
 the predictions equal those of the same model loaded here; keys rotate; a model in use cannot be deleted;
-the service is deleted, then the model (walkthrough step 6). And a service outlives a server restart.
+the service is deleted, then the model (walkthrough step 6). A service outlives a server restart. And the
+official client deploys: azureml-core's ``Model.deploy`` (its generated ``main.py`` wrapping a source
+directory's ``score.py``), ``wait_for_deployment``, ``run``, keys, ``update``, logs, list and delete.
 
 scikit-learn lives in a venv built once and cached (tests/conformance/sdk_venv.py); the run and the service
 use it as their user-managed interpreter.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import textwrap
 import time
 import uuid
 
@@ -21,6 +24,7 @@ from tests.conformance.sdk_venv import sdk_python
 from tests.execution import definition, make_compute, project_zip, run_url, start, wait_status
 from tests.integration.test_registry import API, assert_mms_error, download, mms, register
 from tests.resources import create_workspace
+from tests.sdk import AZUREML_CORE, blob_host_server, in_run_environment
 from tests.server import Backend, Server
 from tests.services import (
     THIS_PYTHON,
@@ -111,7 +115,7 @@ def test_train_register_deploy_score_rotate_and_delete(server: Server, arm: http
         _deploy_score_rotate_delete(arm, workspace, service_name, model_id, sklearn_python, tmp_path)
     finally:
         arm.delete(f"{mms(workspace)}/services/{service_name}", params=API)
-        stop_scoring(server)
+        stop_scoring(server.data_dir)
 
 
 def _deploy_score_rotate_delete(arm: httpx.Client, workspace: dict, service_name: str, model_id: str,
@@ -164,7 +168,7 @@ def own_server(tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("amlite-restart"), Backend.sqlite()).start()
     yield server
     server.stop()
-    stop_scoring(server)
+    stop_scoring(server.data_dir)
 
 
 def test_a_service_outlives_a_server_restart(own_server: Server):
@@ -198,3 +202,69 @@ def test_a_service_outlives_a_server_restart(own_server: Server):
             delete(client, workspace, "survivor")
     finally:
         restarted.stop()
+
+
+SDK_DEPLOY = textwrap.dedent("""
+    import json, os
+    from azureml.core import Environment, Run
+    from azureml.core.model import InferenceConfig, Model
+    from azureml.core.webservice import AciWebservice, Webservice
+
+    run = Run.get_context(allow_offline=False)
+    ws = run.experiment.workspace
+    with open("model.pkl", "wb") as out:
+        out.write(b"weights")
+    model = Model.register(ws, model_path="model.pkl", model_name="sdk-deployed")
+    os.makedirs("src", exist_ok=True)
+    with open("src/score.py", "w") as script:
+        script.write("import json, os\\n"
+                     "def init():\\n"
+                     "    global files\\n"
+                     "    files = sorted(os.listdir(os.environ['AZUREML_MODEL_DIR']))\\n"
+                     "def run(data):\\n"
+                     "    return {'got': json.loads(data), 'files': files}\\n")
+    environment = Environment("scoring")
+    environment.python.user_managed_dependencies = True
+    environment.python.interpreter_path = "python3"
+    config = InferenceConfig(entry_script="score.py", source_directory="src", environment=environment)
+    service = Model.deploy(ws, "sdk-service", [model], config,
+                           AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1, auth_enabled=True))
+    service.wait_for_deployment()
+    print("STATE", service.state)
+    print("RUN", json.dumps(service.run(json.dumps({"data": [1]}))))
+    primary, _secondary = service.get_keys()
+    service.regen_key("Primary")
+    print("ROTATED", service.get_keys()[0] != primary)
+    print("AGAIN", json.dumps(service.run(json.dumps({"data": [2]}))))  # the SDK fetches the new key on 401
+    service.update(tags={"stage": "prod"})
+    print("TAGS", json.dumps(Webservice(ws, "sdk-service").tags))
+    print("LOGGED", "POST /score  200" in service.get_logs())
+    print("LISTED", json.dumps([found.name for found in Webservice.list(ws)]))
+    service.delete()
+    print("AFTER", json.dumps([found.name for found in Webservice.list(ws)]))
+""")
+
+
+def test_azureml_core_deploys_scores_and_deletes_a_service(tmp_path_factory, tmp_path):
+    python = str(sdk_python(AZUREML_CORE))
+    folder = tmp_path_factory.mktemp("amlite-sdk-deploy")
+    try:
+        with blob_host_server(Backend.sqlite(), folder, None) as server:
+            with server.client() as client:
+                workspace = create_workspace(client, server.credentials["subscriptionId"], "sdk-rg", "sdk-ws")
+                run = client.patch(f"/history/v1.0{workspace['id']}/experiments/deploy/runs/sdk_deploy",
+                                   json={"status": "Running"}).json()
+            env = in_run_environment(server, workspace, "deploy", run, tmp_path, blob_hosts=True)
+            result = subprocess.run([python, "-c", SDK_DEPLOY], env=env, cwd=tmp_path, capture_output=True,
+                                    text=True, timeout=600)
+    finally:  # once the server is gone (its supervisor would start the front again)
+        stop_scoring(folder)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-6000:])
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines() if " " in line}
+    assert lines["STATE"] == "Healthy"
+    assert json.loads(lines["RUN"]) == {"got": {"data": [1]}, "files": ["model.pkl"]}
+    assert lines["ROTATED"] == "True"
+    assert json.loads(lines["AGAIN"])["got"] == {"data": [2]}
+    assert json.loads(lines["TAGS"]) == {"stage": "prod"}
+    assert lines["LOGGED"] == "True"
+    assert json.loads(lines["LISTED"]) == ["sdk-service"] and json.loads(lines["AFTER"]) == []

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -31,7 +32,7 @@ from tests.services import (
 )
 
 ECHO = """
-import json, os
+import json, os, time
 VERSION = "v1"
 def init():
     print("init: model dir", os.environ["AZUREML_MODEL_DIR"], sorted(os.listdir(os.environ["AZUREML_MODEL_DIR"])))
@@ -39,6 +40,7 @@ def run(raw):
     data = json.loads(raw)
     if data.get("fail"):
         raise ValueError("no such feature: " + data["fail"])
+    time.sleep(data.get("sleep", 0))
     return {"version": VERSION, "echo": data, "pid": os.getpid(), "cpus": len(os.sched_getaffinity(0))}
 """
 
@@ -54,7 +56,7 @@ def cleanup(server: Server, workspace: dict) -> Iterator[None]:
     with server.client() as client:
         for item in client.get(f"{mms(workspace)}/services", params=API).json()["value"]:
             client.delete(f"{mms(workspace)}/services/{item['name']}", params=API)
-    stop_scoring(server)
+    stop_scoring(server.data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +270,9 @@ def test_patch_metadata_and_a_new_deployment_without_dropping_requests(arm: http
     assert versions == sorted(versions)  # once switched, never back
     updated = service(arm, workspace, name)
     assert updated["numReplicas"] == 2 and updated["state"] == "Healthy"
-    pids = {score(found["scoringUri"], key, {"data": []}).json()["pid"] for _ in range(20)}
-    assert len(pids) == 2  # both replicas take requests
+    with ThreadPoolExecutor(4) as pool:  # requests at the same time go to the replica with fewer in flight
+        parallel = list(pool.map(lambda _: score(found["scoringUri"], key, {"sleep": 0.3}), range(4)))
+    assert len({answer.json()["pid"] for answer in parallel}) == 2
     delete(arm, workspace, name)
 
 

@@ -58,12 +58,17 @@ def prefix_of(request: Request, segment: str) -> str:
     return path[:path.lower().rindex(segment)]
 
 
+def operation_location(request: Request, services: Services, operation: ServiceOperation) -> dict[str, str]:
+    return {"Operation-Location":
+            f"{services.context.settings.base_url}{prefix_of(request, '/services')}/operations/{operation.id}"}
+
+
 def accepted(request: Request, services: Services, session: Session, operation: ServiceOperation) -> Response:
     """202 with the operation to poll; the supervisor starts on it at once."""
-    location = f"{services.context.settings.base_url}{prefix_of(request, '/services')}/operations/{operation.id}"
+    headers = operation_location(request, services, operation)
     session.commit()
     services.supervisor.wake()
-    return Response(status_code=202, headers={"Operation-Location": location})
+    return Response(status_code=202, headers=headers)
 
 
 @router.post(MMS + "/services", operation_id="Services_Create")
@@ -126,12 +131,15 @@ def list_keys(id: str, services: Services = LIST_KEYS):
 
 @router.post(MMS + "/services/{id}/regenerateKeys", operation_id="Services_RegenerateServiceKeys")
 @router.post(LEGACY + "/services/{id}/regenerateKeys", operation_id="Service_RegenerateServiceKeys")
-def regenerate_keys(id: str, body: RegenerateKeys = body_of(RegenerateKeys), services: Services = LIST_KEYS,
-                    session: Session = DB):
-    keys = services.regenerate(id, body)
+def regenerate_keys(request: Request, id: str, body: RegenerateKeys = body_of(RegenerateKeys),
+                    services: Services = LIST_KEYS, session: Session = DB):
+    """200 with the new keys once the front refuses the old one; also the (finished) operation that
+    azureml-core polls."""
+    keys, operation = services.regenerate(id, body)
+    headers = operation_location(request, services, operation)
     session.commit()
     services.supervisor.publish()
-    return json_response(keys)
+    return json_response(keys, headers=headers)
 
 
 @router.get(MMS + "/services/{id}/logs", operation_id="Services_GetLogs")

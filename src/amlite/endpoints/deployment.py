@@ -158,8 +158,8 @@ def replica_config(settings: Settings, service_id: str, generation: int, index: 
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
     threads = str(count)
     env = {**keep, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           **variables, "AZUREML_MODEL_DIR": str(model_dir(deployment, spec)),
-           "AML_APP_ROOT": str(deployment / "app"), "AZUREML_ENTRY_SCRIPT": spec["driverProgram"],
+           "AZUREML_ENTRY_SCRIPT": spec["driverProgram"], **variables,
+           "AZUREML_MODEL_DIR": str(model_dir(deployment, spec)), "AML_APP_ROOT": str(deployment / "app"),
            "PYTHONUNBUFFERED": "1"}
     config = {"python": str(python), "env": env, "cwd": str(deployment / "app"), "worker": {
         "entryScript": str(deployment / "app" / spec["driverProgram"]), "appDir": str(deployment / "app"),
@@ -237,6 +237,12 @@ class Replicas:
         for handle in handles:
             if handle.get("pid") in self.children:
                 self.children.pop(handle["pid"]).wait()
+            self.forget(handle)
+
+    def forget(self, handle: dict[str, Any]) -> None:
+        """Remove the socket of a replica that ended."""
+        if handle.get("socket"):
+            (layout.sockets_dir(self.settings) / handle["socket"]).unlink(missing_ok=True)
 
 
 def stop_orphans(settings: Settings, keep: set[str]) -> None:

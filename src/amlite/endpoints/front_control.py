@@ -125,7 +125,12 @@ class FrontProcess:
             if not routes:
                 self.stop()
             elif not self.ensure():  # a front that starts reads the routes itself
-                self.call({"op": "reload"})
+                try:
+                    self.call({"op": "reload"})
+                except OSError:  # it does not answer: a new one takes over
+                    log.warning("the scoring front did not answer; restarting it")
+                    self.stop()
+                    self._start()
 
     def drain(self, sockets: list[str]) -> None:
         """Return once the front has answered every request it gave to these (unrouted) replicas."""
@@ -133,7 +138,8 @@ class FrontProcess:
             self.call({"op": "drain", "sockets": sockets, "timeout": CONTROL_TIMEOUT_SECONDS - 5})
 
     def call(self, command: dict[str, Any]) -> dict[str, Any]:
-        with socket.create_connection(("127.0.0.1", self.state["controlPort"]), timeout=CONTROL_TIMEOUT_SECONDS) as sock:
+        address = ("127.0.0.1", self.state["controlPort"])
+        with socket.create_connection(address, timeout=CONTROL_TIMEOUT_SECONDS) as sock:
             sock.sendall(json.dumps({**command, "secret": self.state["secret"]}).encode() + b"\n")
             answer = sock.makefile("rb").readline()
         return json.loads(answer) if answer else {"ok": False}

@@ -137,7 +137,7 @@ def service_json(service: Service, models: list[Model], scoring_base: str) -> di
         "state": service.state, "error": error_json(service.error), "computeType": service.compute_type,
         "deploymentType": options.get("deploymentType") or "HttpRealtimeEndpoint",
         "createdTime": iso(service.created_at), "updatedTime": iso(service.updated_at),
-        "createdBy": service.created_by, "imageId": None, "imageDetails": None,
+        "createdBy": service.created_by,  # no imageId/imageDetails: the SDK reads an image from any it finds
         "scoringUri": f"{scoring}/score", "swaggerUri": f"{scoring}/swagger.json",
         "authEnabled": service.auth_enabled, "aadAuthEnabled": False,
         "appInsightsEnabled": bool(options.get("appInsightsEnabled")),

@@ -46,7 +46,6 @@ from amlite.registry.patch import JsonPatchOperation, apply_patch
 from amlite.registry.service import Registry, _map_conditions, _order
 from amlite.registry.tables import Model
 from amlite.runs.paging import Page
-from amlite.web.body import parse_model
 
 # The SDK's own check (azureml.core.webservice.Webservice._validate_name).
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
@@ -145,7 +144,8 @@ class Services:
         generation = service.generation if service.replicas else self._latest_generation(service)
         replicas = service.replicas or [{"index": index, "generation": generation}
                                         for index in range(service.spec["numReplicas"])]
-        logs = [(f"replica {r['index']} of deployment {r['generation']}" + (f", pid {r['pid']}" if r.get("pid") else ""),
+        logs = [(f"replica {r['index']} of deployment {r['generation']}"
+                 + (f", pid {r['pid']}" if r.get("pid") else ""),
                  layout.replica_dir(settings, service.id, r["generation"], r["index"]) / "worker.log")
                 for r in replicas]
         requests = self.supervisor.request_log(self.session, service)
@@ -220,8 +220,9 @@ class Services:
                              code="InvalidDriverProgram", target="driverProgram")
         unpacked = any(a.unpack and a.url.endswith(ARCHIVES) for a in request.assets)
         if not unpacked and driver not in names:
-            raise BadRequest(f"The entry script '{driver}' is not among the assets ({', '.join(sorted(names)) or 'none'}).",
-                             code="EntryScriptNotFound", target="driverProgram")
+            raise BadRequest(f"The entry script '{driver}' is not among the assets "
+                             f"({', '.join(sorted(names)) or 'none'}).", code="EntryScriptNotFound",
+                             target="driverProgram")
         parse_environment(request.environment)
         resources = resources or ContainerResources()
         return {"driverProgram": driver, "assets": [a.model_dump(exclude_none=True) for a in request.assets],
@@ -281,7 +282,8 @@ class Services:
 
     # --- keys and deletion -------------------------------------------------------------------------
 
-    def regenerate(self, name: str, body: RegenerateKeys) -> dict[str, str]:
+    def regenerate(self, name: str, body: RegenerateKeys) -> tuple[dict[str, str], ServiceOperation]:
+        """The new keys, and an operation that is already over: azureml-core polls one (Operation-Location)."""
         member = KEY_TYPES.get(str(body.keyType).lower())
         if member is None:
             raise BadRequest(f"keyType '{body.keyType}' is not one of Primary, Secondary.", code="InvalidKeyType",
@@ -289,7 +291,12 @@ class Services:
         service = self.get(name)
         keys = {**self.context.secrets.open(service.keys), member: body.keyValue or new_key()}
         service.keys, service.updated_at = self.context.secrets.seal(keys), utcnow()
-        return keys
+        now = utcnow()
+        operation = ServiceOperation(id=str(uuid.uuid4()), workspace_id=self.workspace.id, service_id=service.id,
+                                     service_name=service.name, kind="RegenerateKeys", state="Succeeded",
+                                     target={}, created_at=now, ended_at=now)
+        self.session.add(operation)
+        return keys, operation
 
     def delete(self, name: str) -> tuple[str, list[dict[str, Any]]]:
         """Delete the row (a running deployment of it is cancelled); answers what the supervisor retires."""

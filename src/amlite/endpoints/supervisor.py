@@ -2,8 +2,9 @@
 
 Each tick it (1) starts a job for each Running operation that has none in this process (so operations
 resume after a restart), (2) watches the replicas of every service: a replica that died is noted in its
-log and started again (after a back-off when it keeps dying) while the service reports Unhealthy, and
-(3) tells the scoring front what to route whenever that changed.
+log and started again (after a back-off when it keeps dying) while the service reports Unhealthy,
+(3) tells the scoring front what to route when that changed (or starts the front again if it died), and
+(4) now and then ends the replicas of services that no longer exist (their workspace was deleted).
 
 A job makes a deployment (deployment.py), starts its replicas and waits until each serves or one dies.
 It then switches the service over: the front routes to the new replicas, the old ones answer what they
@@ -48,7 +49,7 @@ def replica_state(service: Service) -> str:
 class DeployLog:
     """A deployment's own log (environment build, files, replicas), kept on disk; its tail goes to the operation."""
 
-    def __init__(self, path) -> None:
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.lines: list[str] = []
@@ -89,29 +90,27 @@ class Supervisor(PeriodicService):
     # --- the tick -------------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        with self.context.db.session() as session:
-            running = session.scalars(select(ServiceOperation.id).where(ServiceOperation.state == "Running")).all()
-        for operation_id in running:
+        with self.lock, self.context.db.session() as session:
+            running = session.execute(select(ServiceOperation.id, ServiceOperation.service_id)
+                                      .where(ServiceOperation.state == "Running")).all()
+            services = session.scalars(select(Service).with_for_update()).all()
+            changed = [service.id for service in services if service.replicas and self._watch(service)]
+            keep = {service.id for service in services} | {service_id for _id, service_id in running}
+        for operation_id, _service_id in running:
             if operation_id not in self.jobs:
                 self.jobs.add(operation_id)
                 self.pool.submit(self._job, operation_id)
-        with self.lock, self.context.db.session() as session:
-            services = session.scalars(select(Service).with_for_update()).all()
-            for service in services:
-                if service.replicas:
-                    self._watch(service)
-            keep = {service.id for service in services}
         if time.monotonic() - self.swept > SWEEP_SECONDS:
             self.swept = time.monotonic()
-            deployment.stop_orphans(self.settings, keep | self._deploying())
-        self.publish()
+            deployment.stop_orphans(self.settings, keep)
+        if changed or self.published is None or (self.published and not self.front.alive()):
+            self.publish()
+        if changed:
+            self._settle(changed)
 
-    def _deploying(self) -> set[str]:
-        with self.context.db.session() as session:
-            return set(session.scalars(select(ServiceOperation.service_id).where(ServiceOperation.state == "Running")))
-
-    def _watch(self, service: Service) -> None:
-        """Restart dead replicas; the service is Unhealthy until each serves again."""
+    def _watch(self, service: Service) -> bool:
+        """Restart dead replicas; the service is Unhealthy from then on (Healthy again only once the front
+        routes to every replica: ``_settle``). Answers whether anything changed."""
         replicas = [dict(replica) for replica in service.replicas]
         for replica in replicas:
             if replica["pid"] is None:
@@ -123,14 +122,24 @@ class Supervisor(PeriodicService):
                 backoff = min(2 ** replica["restarts"], MAX_BACKOFF_SECONDS)
                 self.replicas.note(service.id, replica, f"replica {replica['index']} exited"
                                    f"{'' if code is None else f' with code {code}'}; restarting in {backoff} s")
+                self.replicas.forget(replica)
                 replica.update(pid=None, startTicks=None, socket=None, restarts=replica["restarts"] + 1,
                                notBefore=time.time() + backoff)
             elif replica["socket"] is None:
                 replica["socket"] = self.replicas.ready_socket(service.id, replica)
-        if replicas != service.replicas:
-            service.replicas = replicas
-            if service.state != "Transitioning":
-                service.state = replica_state(service)
+        if replicas == service.replicas:
+            return False
+        service.replicas = replicas
+        if service.state == "Healthy" and replica_state(service) == "Unhealthy":
+            service.state = "Unhealthy"
+        return True
+
+    def _settle(self, service_ids: list[str]) -> None:
+        """Services whose replicas all serve (and are routed: call after ``publish``) are Healthy."""
+        with self.lock, self.context.db.session() as session:
+            for service in session.scalars(select(Service).where(Service.id.in_(service_ids)).with_for_update()):
+                if service.state == "Unhealthy" and replica_state(service) == "Healthy":
+                    service.state = "Healthy"
 
     # --- routing ----------------------------------------------------------------------------------
 
@@ -267,8 +276,8 @@ class Supervisor(PeriodicService):
             if all(replica["socket"] for replica in started):
                 return True
             if time.monotonic() > deadline:
-                raise DeploymentFailed(f"The replicas were not ready within {self.settings.service_start_timeout_seconds:g}"
-                                       " s.", code="DeploymentTimeout",
+                limit = self.settings.service_start_timeout_seconds
+                raise DeploymentFailed(f"The replicas were not ready within {limit:g} s.", code="DeploymentTimeout",
                                        log=self.replicas.log_tail(service_id, started[0]))
             if self.stopping.is_set():
                 return False
@@ -280,7 +289,8 @@ class Supervisor(PeriodicService):
             time.sleep(0.05)
 
     def _switch(self, operation_id: str, started: list[dict[str, Any]]) -> None:
-        """Make the new replicas the service's; then unroute, drain and stop the old ones."""
+        """Make the new replicas the service's and route to them; only then is the operation Succeeded (a
+        client that sees it can score the new deployment). Then the old replicas are drained and stopped."""
         with self.lock:
             with self.context.db.session() as session:
                 operation = session.get(ServiceOperation, operation_id)
@@ -292,6 +302,13 @@ class Supervisor(PeriodicService):
                 self._abandon(operation.service_id, started)
                 return
         self.publish()
+        with self.lock, self.context.db.session() as session:
+            operation = session.get(ServiceOperation, operation_id)
+            service = session.get(Service, operation.service_id, with_for_update=True)
+            if operation.state == "Running":
+                operation.state, operation.ended_at = "Succeeded", utcnow()
+            if service is not None:
+                service.state = replica_state(service)
         self.front.drain([replica["socket"] for replica in old if replica.get("socket")])
         self.replicas.stop(old)
         if old_generation != generation:
@@ -300,14 +317,14 @@ class Supervisor(PeriodicService):
     @staticmethod
     def _commit(session: Session, operation: ServiceOperation, service: Service,
                 started: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
-        """The service now serves the operation's deployment; answers the old replicas and generation."""
+        """The service now has the operation's deployment (still Transitioning: not yet routed); answers
+        the old replicas and generation."""
         old, old_generation = list(service.replicas), service.generation
         spec = operation.target["spec"]
         service.replicas = [{**replica} for replica in started]
         service.spec, service.generation = spec, operation.target["generation"]
-        service.state, service.error, service.updated_at = "Healthy", None, utcnow()
+        service.error, service.updated_at = None, utcnow()
         _keep_models(session, service.id, spec["modelPks"])
-        operation.state, operation.ended_at = "Succeeded", utcnow()
         return old, old_generation, service.generation
 
     def _fail(self, operation_id: str, failure: DeploymentFailed, journal: str) -> None:

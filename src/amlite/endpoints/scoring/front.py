@@ -43,6 +43,9 @@ REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 401: b"Unauthorize
            503: b"Service Unavailable"}
 TEXT = b"text/plain; charset=utf-8"
 JSON = b"application/json"
+# Not passed on to replicas (the key stays here; the rest is this hop's business).
+NOT_FORWARDED = frozenset((b"authorization", b"proxy-authorization", b"connection", b"keep-alive", b"content-length",
+                           b"transfer-encoding", b"expect", b"te", b"upgrade"))
 
 
 class Replica:
@@ -73,7 +76,6 @@ class Route:
             replica.route, replica.retired, replica.down = self, False, False
             self.replicas.append(replica)
         self.waiting: deque[Exchange] = deque()
-        self.turn = 0
 
     def authorized(self, header: bytes | None) -> bool:
         if not self.auth:
@@ -87,12 +89,10 @@ class Route:
         return found
 
     def pick(self, tried: set | None = None) -> Replica | None:
-        """The replica with the fewest requests in flight; ties go round (each replica gets its turn)."""
+        """The replica with the fewest requests in flight; on a tie the first (a replica that was just busy
+        answers faster than one that has to be woken: at one request at a time, one replica serves)."""
         best = None
-        count = len(self.replicas)
-        self.turn += 1
-        for offset in range(count):
-            replica = self.replicas[(self.turn + offset) % count]
+        for replica in self.replicas:
             if replica.down or replica.inflight >= DEPTH or (tried and replica in tried):
                 continue
             if best is None or replica.inflight < best.inflight:
@@ -108,9 +108,9 @@ class Exchange:
 
     __slots__ = ("client", "route", "method", "payload", "tried")
 
-    def __init__(self, client: Client, route: Route, method: bytes, body: bytes) -> None:
+    def __init__(self, client: Client, route: Route, method: bytes, forwarded: bytes, body: bytes) -> None:
         self.client, self.route, self.method = client, route, method
-        self.payload = b"%s / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (method, len(body), body)
+        self.payload = b"%s / HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (method, forwarded, len(body), body)
         self.tried: set[Replica] | None = None
 
 
@@ -175,7 +175,8 @@ class Client(asyncio.Protocol):
         self.front = front
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.head: tuple | None = None  # (method, path, headers, keep-alive, length) of the request being read
+        # (method, path, headers, forwarded header lines, keep-alive, length) of the request being read
+        self.head: tuple | None = None
         self.busy = False
         self.looping = False
         self.closed = False
@@ -202,7 +203,7 @@ class Client(asyncio.Protocol):
             while not self.busy and not self.closed:
                 if self.head is None and not self.read_head():
                     return
-                method, path, headers, keep_alive, length = self.head
+                method, path, headers, forwarded, keep_alive, length = self.head
                 if len(self.buffer) < length:
                     if not self.continued and headers.get(b"expect", b"").lower() == b"100-continue":
                         self.continued = True
@@ -213,7 +214,7 @@ class Client(asyncio.Protocol):
                 self.head, self.continued, self.busy = None, False, True
                 self.keep_alive = keep_alive
                 self.started, self.method = time.perf_counter(), method
-                self.front.handle(self, method, path, headers, body)
+                self.front.handle(self, method, path, headers, forwarded, body)
         finally:
             self.looping = False
 
@@ -230,10 +231,16 @@ class Client(asyncio.Protocol):
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
             self.fail(400, b"Malformed request line.")
             return False
-        headers = {}
+        headers, forwarded = {}, b""
         for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
+            name, colon, value = line.partition(b":")
+            if not colon:
+                self.fail(400, b"Malformed header line.")
+                return False
+            name = name.strip().lower()
+            headers[name] = value.strip()
+            if name not in NOT_FORWARDED:
+                forwarded += line + b"\r\n"
         connection = headers.get(b"connection", b"").lower()
         keep_alive = connection != b"close" if parts[2] == b"HTTP/1.1" else connection == b"keep-alive"
         if b"transfer-encoding" in headers:
@@ -246,7 +253,7 @@ class Client(asyncio.Protocol):
         if not 0 <= length <= MAX_BODY:
             self.fail(413 if length > MAX_BODY else 400, b"Bad Content-Length.")
             return False
-        self.head = (parts[0], parts[1].split(b"?", 1)[0], headers, keep_alive, length)
+        self.head = (parts[0], parts[1].split(b"?", 1)[0], headers, forwarded, keep_alive, length)
         return True
 
     def fail(self, status: int, message: bytes) -> None:
@@ -351,7 +358,7 @@ class Front:
 
     # --- requests -----------------------------------------------------------------------------
 
-    def handle(self, client: Client, method: bytes, path: bytes, headers: dict, body: bytes) -> None:
+    def handle(self, client: Client, method: bytes, path: bytes, headers: dict, forwarded: bytes, body: bytes) -> None:
         service_id, _, action = path[len(PREFIX):].partition(b"/") if path.startswith(PREFIX) else (b"", b"", b"")
         route = self.routes.get(service_id)
         client.action = action
@@ -365,7 +372,7 @@ class Front:
             client.respond(route, 401, TEXT, b"Authorization: Bearer <key> with one of the service's keys is "
                                              b"required.", b"WWW-Authenticate: Bearer\r\n")
         else:
-            self.forward(Exchange(client, route, method, body))
+            self.forward(Exchange(client, route, method, forwarded, body))
 
     def forward(self, exchange: Exchange) -> None:
         route = exchange.route

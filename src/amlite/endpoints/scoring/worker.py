@@ -3,8 +3,10 @@
 It runs in the service's environment, which need not have amlite installed, so it uses the standard
 library only and is started by its path. It imports the entry script, calls ``init()`` once (with
 ``AZUREML_MODEL_DIR`` naming the model files, as in Azure ML), then serves HTTP/1.1 on a Unix socket
-that only the scoring front reaches: ``POST`` calls ``run(raw_body)`` and answers its result as JSON,
-``GET`` answers that the replica is healthy. Requests are handled one at a time, in arrival order.
+that only the scoring front reaches: ``POST`` calls ``run(raw_body)`` (with ``request_headers=`` too when
+``run`` has that parameter, as Azure's inference server does: azureml-core's generated ``main.py`` needs
+it) and answers its result as JSON, ``GET`` answers that the replica is healthy. Requests are handled one
+at a time, in arrival order.
 
 Exit codes: 3 when the entry script cannot be loaded, has no ``run()`` or fails in ``init()`` (the
 traceback is on stderr, which the supervisor keeps as the replica's log); 137 when the replica's
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import json
 import os
 import signal
@@ -42,11 +45,19 @@ def response(status: int, headers: bytes, body: bytes) -> bytes:
     return b"HTTP/1.1 %d %s\r\n%sContent-Length: %d\r\n\r\n%s" % (status, REASONS[status], headers, len(body), body)
 
 
+def wants_headers(run) -> bool:
+    try:
+        return "request_headers" in inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class Scorer:
     def __init__(self, run) -> None:
         self.run = run
+        self.wants_headers = wants_headers(run)
 
-    def handle(self, method: bytes, body: bytes) -> bytes:
+    def handle(self, method: bytes, lines: list[bytes], body: bytes) -> bytes:
         if method != b"POST":
             return response(200, TEXT_HEADERS, b"Healthy")
         try:
@@ -55,7 +66,11 @@ class Scorer:
         except ValueError as error:
             return response(400, TEXT_HEADERS, f"The request body is not valid JSON: {error}".encode())
         try:
-            result = self.run(text)
+            if self.wants_headers:
+                pairs = (line.decode("latin-1").partition(":") for line in lines[1:])
+                result = self.run(text, request_headers={name.strip(): value.strip() for name, _, value in pairs})
+            else:
+                result = self.run(text)
         except Exception as error:
             traceback.print_exc()
             message = f"{type(error).__name__}: {error}".encode()
@@ -95,7 +110,7 @@ class Connection(asyncio.Protocol):
                 return
             body = bytes(buffer[end + 4:total])
             del buffer[:total]
-            self.transport.write(self.scorer.handle(lines[0].split(b" ", 1)[0], body))
+            self.transport.write(self.scorer.handle(lines[0].split(b" ", 1)[0], lines, body))
 
 
 def load_entry_script(path: str):
@@ -145,6 +160,9 @@ def serve(scorer: Scorer, config: dict) -> None:
     loop.add_signal_handler(signal.SIGTERM, loop.stop)  # after the request in hand
     loop.run_forever()
     server.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # threads the entry script started do not hold the replica up
 
 
 def main() -> None:
