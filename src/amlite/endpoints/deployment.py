@@ -31,7 +31,7 @@ from amlite.arm.tables import Resource
 from amlite.artifacts.service import STORE_CONTAINER, Artifacts
 from amlite.artifacts.stores import ArtifactStore
 from amlite.compute import environments
-from amlite.compute.backends.local import LocalBackend, _start_ticks
+from amlite.compute.backends.local import LocalBackend, start_ticks
 from amlite.compute.layout import environment_cache
 from amlite.context import AppContext
 from amlite.endpoints import layout
@@ -191,7 +191,7 @@ class Replicas:
                                        stderr=subprocess.STDOUT, start_new_session=True)
         self.children[process.pid] = process
         (folder / "pid").write_text(str(process.pid))  # for a sweep that finds it without the store
-        return {"index": index, "generation": generation, "pid": process.pid, "startTicks": _start_ticks(process.pid),
+        return {"index": index, "generation": generation, "pid": process.pid, "startTicks": start_ticks(process.pid),
                 "socket": None, "restarts": restarts, "notBefore": 0}
 
     def ready_socket(self, service_id: str, handle: dict[str, Any]) -> str | None:

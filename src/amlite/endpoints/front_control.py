@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from amlite.compute.backends.local import LocalBackend, _start_ticks
+from amlite.compute.backends.local import LocalBackend, start_ticks
 from amlite.endpoints import layout
 from amlite.settings import Settings
 
@@ -101,7 +101,7 @@ class FrontProcess:
         while time.monotonic() < deadline and self.process.poll() is None:
             control = self._read(self.dir / "control.json")
             if control.get("pid") == self.process.pid:
-                self.state.update(pid=self.process.pid, startTicks=_start_ticks(self.process.pid),
+                self.state.update(pid=self.process.pid, startTicks=start_ticks(self.process.pid),
                                   controlPort=control["port"], secret=secret)
                 self._save()
                 log.info("scoring front started on %s", self.base_url)

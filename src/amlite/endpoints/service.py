@@ -43,7 +43,7 @@ from amlite.endpoints.tables import Service, ServiceModel, ServiceOperation
 from amlite.errors import BadRequest, Conflict, NotFound
 from amlite.identity.tokens import Caller
 from amlite.registry.patch import JsonPatchOperation, apply_patch
-from amlite.registry.service import Registry, _map_conditions, _order
+from amlite.registry.service import Registry, map_conditions, ordering
 from amlite.registry.tables import Model
 from amlite.runs.paging import Page
 
@@ -104,8 +104,8 @@ class Services:
 
     def list(self, query: ServiceQuery) -> Page[Service]:
         conditions = [Service.workspace_id == self.workspace.id,
-                      *_map_conditions(Service.kv_tags, query.tags, "tags"),
-                      *_map_conditions(Service.properties, query.properties, "properties")]
+                      *map_conditions(Service.kv_tags, query.tags, "tags"),
+                      *map_conditions(Service.properties, query.properties, "properties")]
         if query.image:
             return Page([], None)
         if query.name:
@@ -124,8 +124,8 @@ class Services:
                 models = models.where(Model.name == query.model_name)
             conditions.append(Service.id.in_(models))
         statement = select(Service).where(*conditions).order_by(
-            *_order(query, Service.created_at, Service.updated_at, Service.id))
-        return self.registry._page(statement, query)
+            *ordering(query, Service.created_at, Service.updated_at, Service.id))
+        return self.registry.page_of(statement, query)
 
     def get_operation(self, operation_id: str) -> ServiceOperation:
         operation = self.session.get(ServiceOperation, operation_id)
@@ -260,7 +260,7 @@ class Services:
         service = self.get(name)
         document = service_patchable(service)
         patched = apply_patch(document, operations)
-        changes = Registry._changes(ServiceChanges, document, operations, service.properties)
+        changes = Registry.patched_changes(ServiceChanges, document, operations, service.properties)
         service.description = changes.description
         service.kv_tags = changes.kvTags or {}
         service.properties = changes.properties or {}

@@ -87,7 +87,7 @@ class ListQuery:
     asset_type: str | None = None
 
 
-def _map_conditions(column, spec: str | None, what: str) -> list:
+def map_conditions(column, spec: str | None, what: str) -> list:
     conditions = []
     for key, wanted in parse_pairs(spec, what):
         value = column[key].as_string()
@@ -95,7 +95,7 @@ def _map_conditions(column, spec: str | None, what: str) -> list:
     return conditions
 
 
-def _order(query: ListQuery, created, updated, identity) -> list:
+def ordering(query: ListQuery, created, updated, identity) -> list:
     key = (query.order_by or "CreatedAtDesc").lower()
     if key not in ORDERS:
         raise BadRequest(f"'{query.order_by}' is not an order: use one of {ORDER_NAMES}.",
@@ -203,8 +203,8 @@ class Registry:
 
     def list_assets(self, query: ListQuery) -> Page[Asset]:
         conditions = [Asset.workspace_id == self.workspace.id,
-                      *_map_conditions(Asset.kv_tags, query.tags, "tags"),
-                      *_map_conditions(Asset.properties, query.properties, "properties")]
+                      *map_conditions(Asset.kv_tags, query.tags, "tags"),
+                      *map_conditions(Asset.properties, query.properties, "properties")]
         if query.tag:
             conditions.append(Asset.kv_tags[query.tag].as_string().is_not(None))
         for column, wanted in ((Asset.name, query.name), (Asset.run_id, query.run_id),
@@ -212,12 +212,12 @@ class Registry:
             if wanted is not None:
                 conditions.append(column == wanted)
         statement = select(Asset).where(*conditions).order_by(
-            *_order(query, Asset.created_at, Asset.updated_at, Asset.id))
-        return self._page(statement, query)
+            *ordering(query, Asset.created_at, Asset.updated_at, Asset.id))
+        return self.page_of(statement, query)
 
     def patch_asset(self, asset_id: str, operations: list[JsonPatchOperation]) -> Asset:
         asset = self.get_asset(asset_id)
-        changes = self._changes(AssetChanges, asset_patchable(asset), operations, asset.properties)
+        changes = self.patched_changes(AssetChanges, asset_patchable(asset), operations, asset.properties)
         asset.description = changes.description
         asset.kv_tags = changes.kvTags or {}
         asset.properties = changes.properties or {}
@@ -308,8 +308,8 @@ class Registry:
     def list_models(self, query: ListQuery) -> Page[Model]:
         def conditions(table) -> list:
             found = [table.workspace_id == self.workspace.id,
-                     *_map_conditions(table.kv_tags, query.tags, "tags"),
-                     *_map_conditions(table.properties, query.properties, "properties")]
+                     *map_conditions(table.kv_tags, query.tags, "tags"),
+                     *map_conditions(table.properties, query.properties, "properties")]
             if query.tag:
                 found.append(table.kv_tags[query.tag].as_string().is_not(None))
             for column, wanted in ((table.name, query.name), (table.run_id, query.run_id),
@@ -327,11 +327,11 @@ class Registry:
             other = aliased(Model)
             statement = statement.where(Model.version == select(func.max(other.version)).where(
                 other.name == Model.name, *conditions(other)).scalar_subquery())
-        return self._page(statement.order_by(*_order(query, Model.created_at, Model.modified_at, Model.id)), query)
+        return self.page_of(statement.order_by(*ordering(query, Model.created_at, Model.modified_at, Model.id)), query)
 
     def patch_model(self, model_id: str, operations: list[JsonPatchOperation]) -> Model:
         model = self.get_model(model_id)
-        changes = self._changes(ModelChanges, model_patchable(model), operations, model.properties)
+        changes = self.patched_changes(ModelChanges, model_patchable(model), operations, model.properties)
         model.description = changes.description
         model.kv_tags = changes.kvTags or {}
         model.properties = changes.properties or {}
@@ -354,7 +354,7 @@ class Registry:
     # --- shared -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _changes(members: type[M], document: dict[str, Any], operations: list[JsonPatchOperation],
+    def patched_changes(members: type[M], document: dict[str, Any], operations: list[JsonPatchOperation],
                  properties: dict[str, str]) -> M:
         """The patched members, checked: typed as the wire model says, and properties only added to."""
         changes = parse_model(members, apply_patch(document, operations))
@@ -364,7 +364,7 @@ class Registry:
                                  "(new ones may be added).", code="ImmutableProperty", target="properties")
         return changes
 
-    def _page(self, statement: Select, query: ListQuery) -> Page:
+    def page_of(self, statement: Select, query: ListQuery) -> Page:
         size = min(query.count or self.page_size, self.page_size)
         offset = decode_offset(query.skip_token)
         rows = list(self.session.scalars(statement.offset(offset).limit(size + 1)))

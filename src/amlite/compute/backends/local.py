@@ -13,7 +13,7 @@ from typing import Any
 from amlite.compute.backends.base import Capacity, Health, RunContext
 
 
-def _start_ticks(pid: int) -> int | None:
+def start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -37,7 +37,7 @@ class LocalBackend:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=context.run_dir, start_new_session=True,
             )
-        return {"backend": self.name, "pid": process.pid, "startTicks": _start_ticks(process.pid)}
+        return {"backend": self.name, "pid": process.pid, "startTicks": start_ticks(process.pid)}
 
     def poll(self, handle: dict[str, Any]) -> Health:
         pid = handle["pid"]
@@ -45,7 +45,7 @@ class LocalBackend:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
-        ticks = _start_ticks(pid)
+        ticks = start_ticks(pid)
         return "alive" if ticks is not None and ticks == handle.get("startTicks") else "gone"
 
     def cancel(self, handle: dict[str, Any]) -> None:
