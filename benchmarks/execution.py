@@ -483,6 +483,20 @@ def table(systems: list[System]) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
+def report(systems) -> None:
+    """The table, then each system's notes, failed runs and early stop."""
+    print(table(systems))
+    print()
+    for system in systems:
+        for note in system.notes:
+            print(f"- {note}")
+        failed = [s for s in system.samples if not s.ok]
+        if failed:
+            print(f"- {system.name}: {len(failed)} runs failed, e.g. {failed[0].note[:400]}")
+        if system.crash and system.samples:
+            print(f"- {system.name} stopped early: {system.crash[:400]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10, help="measured runs per system (default 10)")
@@ -543,16 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nhello.py 234, {args.runs} measured runs per system after 1 warm-up, "
           f"poll every {args.poll * 1000:.0f} ms; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}; {', '.join(versions)}; {elapsed:,.0f} s\n")
-    print(table(systems))
-    print()
-    for system in systems:
-        for note in system.notes:
-            print(f"- {note}")
-        failed = [s for s in system.samples if not s.ok]
-        if failed:
-            print(f"- {system.name}: {len(failed)} runs failed, e.g. {failed[0].note[:400]}")
-        if system.crash and system.samples:
-            print(f"- {system.name} stopped early: {system.crash[:400]}")
+    report(systems)
     if args.json:
         args.json.write_text(json.dumps([{**system.__dict__, "samples": [s.__dict__ for s in system.samples]}
                                          for system in systems], indent=1, default=str))

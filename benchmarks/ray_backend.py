@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from execution import (  # noqa: E402
     ARGUMENT, EXPECTED, HELLO, HERE, RAY_VENV, Sample, System, ensure_ray_venv, family_rss_mb, fmt, measure_amlite,
-    ray_version, table,
+    ray_version, report,
 )
 
 from amlite.compute.ray.head import LocalRayNode  # noqa: E402
@@ -108,16 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nhello.py {ARGUMENT}, {args.runs} measured runs per system after 1 warm-up, poll every "
           f"{args.poll * 1000:.0f} ms; {os.cpu_count()} CPUs, Python {platform.python_version()}, Ray {ray_version()}; "
           f"{time.perf_counter() - began:,.0f} s\n")
-    print(table(systems))
-    print()
-    for system in systems:
-        for note in system.notes:
-            print(f"- {note}")
-        failed = [s for s in system.samples if not s.ok]
-        if failed:
-            print(f"- {system.name}: {len(failed)} runs failed, e.g. {failed[0].note[:400]}")
-        if system.crash:
-            print(f"- {system.name} stopped early: {system.crash[:400]}")
+    report(systems)
     return 0 if all(not s.crash and all(x.ok for x in s.samples) for s in systems) else 1
 
 
