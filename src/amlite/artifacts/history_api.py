@@ -3,9 +3,9 @@ in the run's data container, in the SDK's spelling (path at the end) and the swa
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
-from amlite.artifacts.api import READ, WRITE, created_json, list_json, prefix_json
+from amlite.artifacts.api import PATH, READ, WRITE, created_json, list_json, prefix_json
 from amlite.artifacts.schemas import ArtifactPathList, artifact_json, content_info_json
 from amlite.artifacts.service import RUN_ORIGIN as ORIGIN
 from amlite.artifacts.service import Artifacts
@@ -20,7 +20,6 @@ router = APIRouter(dependencies=[Depends(authenticate)], tags=["history"])
 
 RUN_ARTIFACTS = ("/history/v1.0" + WORKSPACE_PATH +
                  "/experiments/{experimentName}/runs/{runId}/artifacts")
-PATH = Query(..., min_length=1)
 
 
 def _container(artifacts: Artifacts, experiment_name: str, run_id: str) -> str:

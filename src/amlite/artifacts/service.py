@@ -71,7 +71,7 @@ class Artifacts:
         """Read links of those of ``paths`` that are artifacts with content."""
         rows = self.session.scalars(self._select(origin, container).where(Artifact.path.in_(paths)))
         return {a.path: self.read_link(a) for a in rows
-                if self.store.info(self.account, STORE_CONTAINER, self.blob_name(*self._key(a))) is not None}
+                if self.store.exists(self.account, STORE_CONTAINER, self.blob_name(*self._key(a)))}
 
     @staticmethod
     def _key(artifact: Artifact) -> tuple[str, str, str]:
@@ -161,7 +161,7 @@ class Artifacts:
         if append:
             self.store.append(self.account, STORE_CONTAINER, name, chunks, max_bytes)
         else:
-            if not allow_overwrite and self.store.info(self.account, STORE_CONTAINER, name) is not None:
+            if not allow_overwrite and self.store.exists(self.account, STORE_CONTAINER, name):
                 raise Conflict(f"Artifact '{path}' already has content.", code="ArtifactAlreadyExists",
                                target="path")
             self.store.write(self.account, STORE_CONTAINER, name, chunks, content_type, max_bytes)

@@ -41,6 +41,12 @@ def _shape(size: VmSize | None) -> tuple[float, float, float]:
     return (size.vcpus, size.memory_gb, size.gpus) if size else (1, 2.0, 0)
 
 
+def _fail(run: Run, code: str, message: str) -> None:
+    run.error = {"error": {"code": code, "message": message}}
+    set_status(run, "Failed")
+    touch(run)
+
+
 class Scheduler:
     def __init__(self, context: AppContext, backends: Backends) -> None:
         self.context = context
@@ -90,21 +96,17 @@ class Scheduler:
                 continue
             if run.status == "CancelRequested":
                 set_status(run, "Canceled")
+                touch(run)
             else:
-                run.error = {"error": {"code": "NodeLost", "message": self.backends.lost(run.backend_handle)}}
-                set_status(run, "Failed")
+                _fail(run, "NodeLost", self.backends.lost(run.backend_handle))
             run.nodes_held = 0
-            touch(run)
 
     def _orphans(self, session: Session) -> None:
         """Queued runs whose compute was deleted can never run."""
         for run in session.scalars(select(Run).where(Run.status == "Queued", Run.compute_id.is_(None),
                                                      Run.nodes_held == 0, Run.backend_handle.is_(None),
                                                      Run.run_type == "azureml.scriptrun")):
-            run.error = {"error": {"code": "ComputeTargetNotFound",
-                                   "message": f"The compute target '{run.target}' was deleted."}}
-            set_status(run, "Failed")
-            touch(run)
+            _fail(run, "ComputeTargetNotFound", f"The compute target '{run.target}' was deleted.")
 
     # admission ---------------------------------------------------------------------------------
 
@@ -130,14 +132,13 @@ class Scheduler:
     def _refuse_queue(self, session: Session, compute: Compute, message: str) -> None:
         """Queued runs of a compute whose backend this server does not run fail rather than wait forever."""
         for run in self._queue(session, compute):
-            run.error = {"error": {"code": "ComputeBackendUnavailable", "message": message}}
-            set_status(run, "Failed")
-            touch(run)
+            _fail(run, "ComputeBackendUnavailable", message)
 
     def _start(self, session: Session, compute: Compute, run: Run, backend: ComputeBackend) -> None:
         settings = self.context.settings
         workspace = session.get(Resource, run.workspace_id)
         size = find_vm_size(compute.vm_size)
+        vcpus, memory_gb, gpus = _shape(size)
         run.nodes_held = run.node_count
         set_status(run, "Preparing")
         touch(run)
@@ -148,27 +149,23 @@ class Scheduler:
             config = self._agent_config(session, workspace, run, size)
         except Exception as error:  # noqa: BLE001 - a run that cannot be prepared fails; the queue moves on
             log.exception("could not prepare %s", run.run_id)
-            self._fail_start(run, "RunPreparationFailed", f"The run could not be prepared: {error}")
+            _fail(run, "RunPreparationFailed", f"The run could not be prepared: {error}")
+            run.nodes_held = 0
             return
         config_path.write_text(json.dumps(config))
         config_path.chmod(0o600)
         try:
             run.backend_handle = backend.submit(RunContext(
                 run_id=run.run_id, run_dir=directory, agent_config=config_path, node_count=run.node_count,
-                vcpus=size.vcpus if size else 1, memory_gb=size.memory_gb if size else 2.0,
-                gpus=size.gpus if size else 0))
+                vcpus=vcpus, memory_gb=memory_gb, gpus=gpus))
         except (OSError, BackendError) as error:
             log.exception("could not start the agent of %s", run.run_id)
-            self._fail_start(run, "AgentStartFailed", f"The run could not start: {error}")
-
-    @staticmethod
-    def _fail_start(run: Run, code: str, message: str) -> None:
-        run.error = {"error": {"code": code, "message": message}}
-        set_status(run, "Failed")
-        run.nodes_held = 0
+            _fail(run, "AgentStartFailed", f"The run could not start: {error}")
+            run.nodes_held = 0
 
     def _agent_config(self, session: Session, workspace: Resource, run: Run, size: VmSize | None) -> dict[str, Any]:
         settings = self.context.settings
+        vcpus, memory_gb, _ = _shape(size)
         experiment = session.get(Experiment, run.experiment_id)
         configuration = parse_definition(run.run_definition).configuration
         principal = session.get(Principal, run.submitted_by) if run.submitted_by else None
@@ -202,8 +199,8 @@ class Scheduler:
             "communicator": configuration.communicator,
             "maxRunDurationSeconds": limit,
             "environment": configuration.environment,
-            "vcpus": size.vcpus if size else 1,
-            "memoryGb": size.memory_gb if size else 2.0,
+            "vcpus": vcpus,
+            "memoryGb": memory_gb,
             "azuremlEnvironment": {
                 "AZUREML_RUN_ID": run.run_id,
                 "AZUREML_RUN_TOKEN": token.access_token if token else "",

@@ -41,12 +41,8 @@ DIR_TREE_PARTS = ("dirtree", "dirtreerootfile")
 # --- meta --------------------------------------------------------------------------------------
 
 @router.get("/content/v1.0/meta/alive", operation_id="Snapshots_Alive")
-def alive():
-    return Response(status_code=200)
-
-
 @router.get("/content/v1.0/meta/ping", operation_id="Snapshots_Ping")
-def ping():
+def alive():
     return Response(status_code=200)
 
 
@@ -125,30 +121,18 @@ def _zip_link(request: Request, session: Session, workspace: Resource, snapshot_
 
 
 @router.get(V1 + "/{snapshotId}", operation_id="Snapshots_GetZipLink")
+@router.get(V1 + "/{snapshotId}/fileslocation", operation_id="Snapshots_GetZipLocation")
 def zip_link(request: Request, snapshotId: str, workspace: Resource = READ_SNAPSHOTS, session: Session = DB):
     return json_response(_zip_link(request, session, workspace, snapshotId))
 
 
-@router.get(V1 + "/{snapshotId}/fileslocation", operation_id="Snapshots_GetZipLocation")
-def files_location(request: Request, snapshotId: str, workspace: Resource = READ_SNAPSHOTS, session: Session = DB):
-    return json_response(_zip_link(request, session, workspace, snapshotId))
-
-
-def _linked_tree(request: Request, session: Session, workspace: Resource, snapshot_id: str) -> dict[str, Any]:
-    snapshot = service.get_snapshot(session, workspace, snapshot_id)
-    links, account = BlobLinks.of(app_context(request)), storage_account_name(workspace)
-    return tree_with_links(snapshot.root, lambda path: links.url(READ, account, service.CONTAINER,
-                                                                 f"{snapshot.id}/{path}"))
-
-
 @router.get(V1 + "/{snapshotId}/sas", operation_id="Snapshots_GetSasUrls")
-def sas_urls(request: Request, snapshotId: str, workspace: Resource = READ_SNAPSHOTS, session: Session = DB):
-    return json_response(_linked_tree(request, session, workspace, snapshotId))
-
-
 @router.get(V1 + "/{snapshotId}/storageurls", operation_id="Snapshots_GetStorageUrls")
-def storage_urls(request: Request, snapshotId: str, workspace: Resource = READ_SNAPSHOTS, session: Session = DB):
-    return json_response(_linked_tree(request, session, workspace, snapshotId))
+def sas_urls(request: Request, snapshotId: str, workspace: Resource = READ_SNAPSHOTS, session: Session = DB):
+    snapshot = service.get_snapshot(session, workspace, snapshotId)
+    links, account = BlobLinks.of(app_context(request)), storage_account_name(workspace)
+    return json_response(tree_with_links(snapshot.root, lambda path: links.url(
+        READ, account, service.CONTAINER, f"{snapshot.id}/{path}")))
 
 
 @router.delete(V1 + "/{snapshotId}", operation_id="Snapshots_Delete")

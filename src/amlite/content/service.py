@@ -235,7 +235,7 @@ def pack(store: ArtifactStore, workspace: Resource, snapshot: Snapshot, dest: Pa
 def zip_blob(store: ArtifactStore, settings: Settings, workspace: Resource, snapshot: Snapshot) -> tuple[str, str, str]:
     """(account, container, name) of the snapshot's zip, packed the first time it is asked for."""
     account, name = storage_account_name(workspace), f"{snapshot.id}.zip"
-    if store.info(account, ZIPS, name) is None:
+    if not store.exists(account, ZIPS, name):
         folder = settings.data_dir / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:

@@ -131,12 +131,16 @@ class RemoteStore:
         self.account = account
         self._settings = (protocol, account, endpoint, credential_type, credential)
         self.uri = account_url(protocol, account, endpoint)
+        self._clients: dict[str, ContainerClient] = {}  # one client (and connection pool) per container
 
     def _container(self, account: str, container: str) -> ContainerClient:
         if account != self.account:
             raise ValueError(f"this store reaches storage account '{self.account}', not '{account}'")
-        protocol, _, endpoint, credential_type, credential = self._settings
-        return container_client(protocol, account, endpoint, container, credential_type, credential)
+        if container not in self._clients:
+            protocol, _, endpoint, credential_type, credential = self._settings
+            self._clients[container] = container_client(protocol, account, endpoint, container, credential_type,
+                                                        credential)
+        return self._clients[container]
 
     def read(self, account: str, container: str, name: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         blob = self._container(account, container).get_blob_client(check_name(name))

@@ -20,7 +20,7 @@ from amlite.endpoints.tables import Service, ServiceOperation
 from amlite.errors import BadRequest
 from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
-from amlite.registry.api import PATCH, SKIP_TOKEN, page_response
+from amlite.registry.api import COUNT, PATCH, SKIP_TOKEN, page_response
 from amlite.registry.mms import LEGACY, MMS, VERSION
 from amlite.registry.patch import JsonPatchOperation
 from amlite.web.body import body_of
@@ -29,7 +29,6 @@ from amlite.web.responses import json_response
 from amlite.workspaces.dataplane import in_workspace
 
 router = APIRouter(dependencies=[Depends(authenticate), VERSION], tags=["modelmanagement"])
-COUNT = Query(None, ge=1)
 DEFAULT_LOG_LINES = 5000
 
 

@@ -37,10 +37,9 @@ from amlite.context import AppContext
 from amlite.endpoints import layout
 from amlite.endpoints.logs import tail_lines
 from amlite.errors import AmliteError
-from amlite.registry.service import Registry
+from amlite.registry.service import ARTIFACT_URL, Registry
 from amlite.settings import Settings
 
-ARTIFACT_URL = "aml://artifact/"
 WORKER = Path(__file__).parent / "scoring" / "worker.py"
 STOP_GRACE_SECONDS = 10
 ARCHIVES = (".tar.gz", ".tgz", ".tar", ".zip")

@@ -4,11 +4,9 @@ under a given parent run id, cancel it. ``{armScope}`` arrives percent-encoded f
 
 from __future__ import annotations
 
-import json
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
 
 from amlite.arm.tables import Resource
 from amlite.errors import BadRequest
@@ -16,7 +14,7 @@ from amlite.hyperdrive import service
 from amlite.hyperdrive.schemas import CreateExperiment, experiment_json
 from amlite.identity.auth import authenticate
 from amlite.identity.rbac import Authorizer
-from amlite.web.body import parse_model
+from amlite.web.body import parse_model, part_json
 from amlite.web.deps import DB, app_context
 from amlite.web.responses import json_response
 from amlite.workspaces.dataplane import WORKSPACE_PATH, in_workspace
@@ -37,12 +35,7 @@ async def config_part(request: Request) -> CreateExperiment:
         if part is None:
             raise BadRequest("The request needs a 'config' part with the HyperDrive configuration (JSON).",
                              code="InvalidRequestContent", target="config")
-        raw = await part.read() if isinstance(part, UploadFile) else part.encode()
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest(f"The 'config' part is not valid JSON: {error}.", code="InvalidRequestContent",
-                         target="config") from None
+        document = await part_json(part, "The 'config' part", "InvalidRequestContent", "config")
     return parse_model(CreateExperiment, document)
 
 

@@ -18,7 +18,7 @@ from amlite.registry.mms import LEGACY, MMS, VERSION
 from amlite.registry.patch import JsonPatchOperation, parse_patch
 from amlite.registry.schemas import ListModelsRequest, NewAsset, NewModel, asset_json, model_json
 from amlite.registry.service import ListQuery, Registry
-from amlite.runs.paging import Page
+from amlite.runs.paging import Page, page_json
 from amlite.web.body import body_of, read_json
 from amlite.web.deps import DB, app_context
 from amlite.web.responses import json_response, next_link
@@ -134,9 +134,8 @@ def list_models_post(body: ListModelsRequest = body_of(ListModelsRequest), regis
                       order_by=body.orderBy, latest_only=body.latestVersionOnly, count=body.count,
                       skip_token=body.skipToken)
     page = registry.list_models(query)
-    result: dict[str, Any] = {"value": [model_json(m) for m in page.items]}
+    result = page_json(page, model_json)
     if page.continuation_token:
-        result["continuationToken"] = page.continuation_token
         result["nextRequest"] = {**body.model_dump(exclude_none=True), "skipToken": page.continuation_token}
     return json_response(result)
 

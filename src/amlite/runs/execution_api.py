@@ -3,7 +3,6 @@ with a run definition naming an uploaded snapshot, cancel."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from amlite.identity.rbac import Authorizer
 from amlite.runs.experiments import get_experiment
 from amlite.runs.schemas import run_json
 from amlite.runs.service import get_run
-from amlite.web.body import read_json
+from amlite.web.body import part_json, read_json
 from amlite.web.deps import DB, app_context
 from amlite.web.responses import json_response
 from amlite.workspaces.dataplane import WORKSPACE_PATH, in_workspace
@@ -53,12 +52,7 @@ async def startrun_parts(request: Request) -> StartRunParts:
     if definition_part is None or not isinstance(zip_part, UploadFile):
         raise BadRequest("startrun needs a 'runDefinitionFile' part and a 'projectZipFile' file part.",
                          code="InvalidRequestContent")
-    raw = await definition_part.read() if isinstance(definition_part, UploadFile) else definition_part.encode()
-    try:
-        definition = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest(f"The run definition is not valid JSON: {error}.", code="InvalidRunDefinition",
-                         target="runDefinitionFile") from None
+    definition = await part_json(definition_part, "The run definition", "InvalidRunDefinition", "runDefinitionFile")
     uploads = settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=uploads, suffix=".zip", delete=False)

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 import anyio.from_thread
 from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from amlite.errors import InvalidRequestContent
+from amlite.errors import BadRequest, InvalidRequestContent
 
 M = TypeVar("M", bound="WireModel")
 
@@ -59,6 +60,15 @@ async def read_json(request: Request) -> Any:
             "The request content was invalid and could not be deserialized: "
             f"'{exc.msg}: line {exc.lineno}, column {exc.colno}.'"
         ) from None
+
+
+async def part_json(part: UploadFile | str, what: str, code: str, target: str) -> Any:
+    """A multipart part (a file or a field) parsed as JSON; malformed JSON is a BadRequest naming ``what``."""
+    raw = await part.read() if isinstance(part, UploadFile) else part.encode()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"{what} is not valid JSON: {error}.", code=code, target=target) from None
 
 
 def parse_model(model: type[M], data: Any) -> M:

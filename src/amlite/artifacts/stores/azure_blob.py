@@ -160,6 +160,9 @@ class AzureBlobStore:
         except ResourceNotFoundError:
             return None
 
+    def exists(self, account: str, container: str, name: str) -> bool:
+        return self._blob(account, container, name).exists()
+
     def list(self, account: str, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         base = f"{check_account(account)}/{check_container(container)}/"
         for props in self.container.list_blobs(name_starts_with=base + prefix):

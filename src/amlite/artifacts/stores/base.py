@@ -52,6 +52,9 @@ class ArtifactStore(Protocol):
 
     def info(self, account: str, container: str, name: str) -> BlobInfo | None: ...
 
+    def exists(self, account: str, container: str, name: str) -> bool:
+        """Whether the blob is there: cheaper than ``info``, which may hash a file that changed."""
+
     def list(self, account: str, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         """The blobs whose name starts with ``prefix``, in name order."""
 

@@ -153,6 +153,9 @@ class FileStore:
             return None
         return self._describe(target, account, container, name, None, None)
 
+    def exists(self, account: str, container: str, name: str) -> bool:
+        return self.path(account, container, name).is_file()
+
     def list(self, account: str, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         base = self.root / check_account(account) / check_container(container)
         if not base.is_dir():
