@@ -176,8 +176,7 @@ def create_snapshot(session: Session, store: ArtifactStore, settings: Settings, 
     snapshot = Snapshot(id=new.id, workspace_id=workspace.id, parent_id=parent.id if parent else None,
                         project_name=new.project_name, root=root, file_count=len(entries), size_bytes=total,
                         properties=new.properties,
-                        created_by={"userObjectId": caller.object_id, "userTenantId": caller.tenant_id,
-                                    "userName": caller.app_id})
+                        created_by=caller.created_by())
     session.add(snapshot)
     try:
         session.flush()

@@ -37,6 +37,7 @@ from amlite.arm.tables import Resource
 from amlite.artifacts.stores import ArtifactStore, BlobInfo
 from amlite.artifacts.stores.base import check_name, limited
 from amlite.dependents.kinds import STORAGE
+from amlite.dependents.service import account_keys
 from amlite.errors import BadRequest
 from amlite.secrets import SecretBox
 
@@ -54,14 +55,14 @@ def local_account(session: Session, subscription_id: str, account_name: str) -> 
 
 
 def account_key(secrets: SecretBox, account: Resource) -> str:
-    return secrets.open(account.secrets)["keys"][0]
+    return account_keys(secrets, account)[0]
 
 
 def check_local(secrets: SecretBox, account: Resource, credential_type: str, credential: str | None) -> None:
     """An account key given for a storage account of this server must be one of its keys."""
     if credential_type != "AccountKey":
         return
-    keys = secrets.open(account.secrets)["keys"]
+    keys = account_keys(secrets, account)
     if not any(hmac.compare_digest(key.encode(), (credential or "").encode()) for key in keys):
         raise BadRequest(f"The account key is not a key of storage account '{account.name}'.",
                          code="DatastoreValidationFailed", target="azureStorageSection.credential")

@@ -95,8 +95,13 @@ def get_resource(session: Session, subscription_id: str, resource_group: str, ki
     return resource
 
 
+def account_keys(secrets: SecretBox, account: Resource) -> list[str]:
+    """A storage account's keys, in the order listKeys shows them."""
+    return secrets.open(account.secrets)["keys"]
+
+
 def storage_keys(secrets: SecretBox, account: Resource) -> dict[str, Any]:
-    keys = secrets.open(account.secrets)["keys"]
+    keys = account_keys(secrets, account)
     return {"keys": [{"keyName": f"key{i + 1}", "value": value, "permissions": "FULL"} for i, value in enumerate(keys)]}
 
 

@@ -196,7 +196,7 @@ class Services:
             keys=self.context.secrets.seal({"primaryKey": keys and keys.primaryKey or new_key(),
                                             "secondaryKey": keys and keys.secondaryKey or new_key()}),
             spec=spec, generation=0, replicas=[], state="Transitioning",
-            created_by={"userObjectId": caller.object_id, "userTenantId": caller.tenant_id, "userName": caller.app_id},
+            created_by=caller.created_by(),
             created_at=now, updated_at=now)
         self.session.add(service)
         self.session.add_all(ServiceModel(service_id=service.id, model_id=pk) for pk in spec["modelPks"])

@@ -32,6 +32,10 @@ class Caller:
     # a run token acts only inside this resource (its workspace); None for a principal's own token
     scope: str | None = None
 
+    def created_by(self) -> dict[str, str]:
+        """The ``createdBy`` of what this caller makes (runs, snapshots, models, services)."""
+        return {"userObjectId": self.object_id, "userTenantId": self.tenant_id, "userName": self.app_id}
+
 
 @dataclass(frozen=True)
 class IssuedToken:

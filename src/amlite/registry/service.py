@@ -254,8 +254,7 @@ class Registry:
             datasets=[d.model_dump() for d in body.datasets or []], parent_model_id=body.parentModelId,
             derived_model_ids=[], sample_input_data=body.sampleInputData, sample_output_data=body.sampleOutputData,
             resource_requirements=body.resourceRequirements,
-            created_by={"userObjectId": caller.object_id, "userTenantId": caller.tenant_id,
-                        "userName": caller.app_id},
+            created_by=caller.created_by(),
             created_at=now, modified_at=now,
         )
         return self._insert(model)

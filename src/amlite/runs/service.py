@@ -103,7 +103,7 @@ def create_run(session: Session, workspace: Resource, experiment: Experiment, ru
         workspace_id=workspace.id, experiment_id=experiment.id, run_id=run_id, run_uuid=str(uuid.uuid4()),
         root_run_id=root_run_id, parent_run_id=body.parentRunId, status="NotStarted",
         data_container_id=body.dataContainerId or f"dcid.{run_id}",
-        created_by={"userObjectId": caller.object_id, "userTenantId": caller.tenant_id, "userName": caller.app_id},
+        created_by=caller.created_by(),
         cancel_uri=_cancel_uri(base_url, workspace, experiment.name, run_id),
         properties={}, tags={}, warnings=[], created_at=now, modified_at=now, revision=0,
     )

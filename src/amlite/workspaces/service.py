@@ -13,6 +13,7 @@ from amlite.arm.resources import ResourceId, find_by_id, find_resource, not_foun
 from amlite.arm.service import get_resource_group
 from amlite.arm.tables import Operation, Resource
 from amlite.datastores.defaults import ensure_defaults
+from amlite.dependents.service import account_keys
 from amlite.db.base import utcnow
 from amlite.errors import AmliteError, BadRequest, Conflict
 from amlite.secrets import SecretBox
@@ -172,7 +173,7 @@ def list_keys(session: Session, secrets: SecretBox, workspace: Resource) -> dict
     storage = require_dependency(session, workspace, "storageAccount")
     insights = require_dependency(session, workspace, "applicationInsights")
     keys: dict[str, Any] = {
-        "userStorageKey": secrets.open(storage.secrets)["keys"][0],
+        "userStorageKey": account_keys(secrets, storage)[0],
         "userStorageResourceId": storage.resource_id,
         "appInsightsInstrumentationKey": insights.properties["InstrumentationKey"],
     }
