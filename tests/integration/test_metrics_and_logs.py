@@ -79,6 +79,26 @@ def test_v2_batch_full_series_paging_and_list(arm: httpx.Client, run_url):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "MetricNotFound"
 
 
+def test_metric_keys_in_any_case_and_unknown_keys(arm: httpx.Client, run_url):
+    """Bodies spelled as the SDK spells them take a faster way; others must come out the same."""
+    history, run_id, v2 = run_url
+    pascal = {"Values": [{"Name": "loss", "Columns": {"loss": "Double"}, "Extra": 1,
+                          "Value": [{"MetricId": str(uuid.uuid4()), "Step": 0, "Data": {"loss": 0.5}},
+                                    {"metricid": str(uuid.uuid4()), "data": {"loss": 0.25}, "unknown": True}]}]}
+    assert arm.post(f"{v2}/batch", json=pascal).status_code == 200
+    exact = {"values": [{"name": "loss", "columns": {"loss": "Double"},
+                         "value": [{"metricId": str(uuid.uuid4()), "data": {"loss": 0.125}}]}]}
+    assert arm.post(f"{v2}/batch", json=exact).status_code == 200
+    one = scalar("acc", 0.5)
+    one["Description"] = one.pop("description", "accuracy")
+    assert arm.post(f"{history}/runs/{run_id}/metrics", json=one).status_code == 200
+    page = arm.post(f"{v2}/full", json={"metricName": "loss"}).json()
+    assert [(v["step"], v["data"]) for v in page["value"]] == [(0, {"loss": 0.5}), (1, {"loss": 0.25}),
+                                                               (2, {"loss": 0.125})]
+    latest = arm.post(f"{history}/metrics:latest", json={"runIds": [run_id]}).json()["value"][0]["metrics"]
+    assert latest["acc"]["value"] == 0.5 and latest["loss"] == {**latest["loss"], "value": 0.125, "count": 3}
+
+
 def test_bad_metric_bodies(arm: httpx.Client, run_url):
     history, run_id, v2 = run_url
     cases = [

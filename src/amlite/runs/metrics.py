@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Connection, Dialect, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,12 +27,9 @@ from amlite.runs.tables import MetricPoint, MetricSeries, Run
 UX_TYPE = "uxMetricType"
 
 
-@dataclass
-class IncomingPoint:
-    metric_id: str
-    created_at: datetime
-    cell: dict[str, Any]
-    step: int | None = None
+# A point as received: (metric id, time, cell, step or None for "the next one"). A tuple, not an
+# object: a batch holds thousands and each costs its construction.
+IncomingPoint = tuple[str, datetime, dict[str, Any], int | None]
 
 
 @dataclass
@@ -64,7 +61,7 @@ def from_v1(dtos: list[MetricDto]) -> list[IncomingSeries]:
         metric_id, created = dto.metricId or str(uuid.uuid4()), _utc(dto.createdUtc, received)
         target = series.setdefault(dto.name, IncomingSeries(dto.name, dto.metricType, columns, dto.description,
                                                             dto.dataLocation))
-        target.points.extend(IncomingPoint(metric_id, created, cell) for cell in dto.cells)
+        target.points.extend((metric_id, created, cell, None) for cell in dto.cells)
     return list(series.values())
 
 
@@ -74,33 +71,29 @@ def from_v2(dtos: list[MetricV2Dto]) -> list[IncomingSeries]:
         IncomingSeries(
             dto.name, str(dto.properties.get(UX_TYPE) or "azureml.v1.scalar"), dto.columns,
             data_location=dto.properties.get("dataLocation"),
-            points=[IncomingPoint(v.metricId or str(uuid.uuid4()), _utc(v.createdUtc, received), v.data, v.step)
-                    for v in dto.value],
+            points=[(v.metricId or str(uuid.uuid4()), received if v.createdUtc is None else _utc(v.createdUtc),
+                     v.data, v.step) for v in dto.value],
         )
         for dto in dtos
     ]
 
 
-def _compact(column: str | None, cell: dict[str, Any]) -> dict[str, Any] | None:
-    """The cell to store: none at all when it is just a float of the series' one column (the common
-    scalar), which ``value`` then holds; see ``point_cell``."""
-    if column is not None and len(cell) == 1 and type(cell.get(column)) is float:
-        return None
-    return cell
+def _stored(column: str | None, cell: dict[str, Any]) -> tuple[float | None, dict[str, Any] | None]:
+    """(value, cell) as a point row keeps them: ``value`` is the number when the cell holds exactly one;
+    the cell itself is not kept when it is just a float of the series' one column (the common scalar),
+    which ``value`` then holds (see ``point_cell``)."""
+    if len(cell) != 1:
+        return None, cell
+    if column is not None and type(cell.get(column)) is float:
+        return cell[column], None
+    (value,) = cell.values()
+    return (float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None), cell
 
 
 def point_cell(series: MetricSeries, point: MetricPoint) -> dict[str, Any]:
     if point.cell is not None:
         return point.cell
     return {next(iter(series.columns)): point.value}
-
-
-def _numeric(cell: dict[str, Any]) -> float | None:
-    """The point's value as a number, when the cell holds exactly one number."""
-    if len(cell) != 1:
-        return None
-    (value,) = cell.values()
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _series_ids(session: Session, run: Run, incoming: list[IncomingSeries]) -> dict[str, int]:
@@ -123,73 +116,107 @@ def _series_ids(session: Session, run: Run, incoming: list[IncomingSeries]) -> d
     return found
 
 
+def _steps(series: IncomingSeries) -> tuple[int, int]:
+    """(how many points take the next step, the highest step given), checking each cell on the way."""
+    implicit, explicit = 0, -1
+    for _metric_id, _created, cell, step in series.points:
+        if not cell:
+            raise BadRequest(f"Metric '{series.name}' has an empty cell.", code="InvalidMetric")
+        if step is None:
+            implicit += 1
+        elif step > explicit:
+            explicit = step
+    return implicit, explicit
+
+
+def _advance(session: Session, series_id: int, series: IncomingSeries, implicit: int, explicit: int) -> int:
+    """Count the series' new points, move its last step past them, keep its latest value; answers the
+    new last step. The points without a step take the ``implicit`` steps up to it, after the highest
+    step so far (stored, or ``explicit``: the highest this batch names)."""
+    highest = case((MetricSeries.last_step >= explicit, MetricSeries.last_step), else_=explicit)
+    _metric_id, latest_at, latest_cell, _step = series.points[-1]
+    return session.execute(
+        update(MetricSeries).where(MetricSeries.id == series_id).values(
+            point_count=MetricSeries.point_count + len(series.points),
+            last_step=highest + implicit,
+            latest_cell=latest_cell, latest_at=latest_at,
+        ).returning(MetricSeries.last_step)
+    ).scalar_one()
+
+
 def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_points: int) -> int:
-    """Store a batch of metric points; answers how many were stored."""
+    """Store a batch of metric points; answers how many were stored.
+
+    A series whose points all name their step is updated after the points are inserted, so that
+    concurrent writers to it hold its row only from that update to their commit; points without a
+    step need the update first, to know their steps."""
     total = sum(len(s.points) for s in incoming)
     if total > max_points:
         raise BadRequest(f"A batch may hold at most {max_points} metric values; this one has {total}.",
                          code="TooManyMetricValues")
-    for series in incoming:
-        for point in series.points:
-            if not isinstance(point.cell, dict) or not point.cell:
-                raise BadRequest(f"Metric '{series.name}' has an empty or non-object cell.", code="InvalidMetric")
+    steps = [_steps(series) for series in incoming]
     ids = _series_ids(session, run, incoming)
+    connection = session.connection()
+    bind_time, bind_cell = _binders(connection.dialect)
     rows: list[tuple[Any, ...]] = []
-    for series in incoming:
+    stepped: list[tuple[IncomingSeries, int]] = []
+    for series, (implicit, explicit) in zip(incoming, steps):
         if not series.points:
             continue
-        count = len(series.points)
-        implicit = sum(1 for p in series.points if p.step is None)
-        explicit = max((p.step for p in series.points if p.step is not None), default=-1)
-        advanced = MetricSeries.last_step + implicit
-        last = session.execute(
-            update(MetricSeries).where(MetricSeries.id == ids[series.name]).values(
-                point_count=MetricSeries.point_count + count,
-                last_step=case((advanced >= explicit, advanced), else_=explicit),
-                latest_cell=series.points[-1].cell, latest_at=series.points[-1].created_at,
-            ).returning(MetricSeries.last_step)
-        ).scalar_one()
-        next_implicit = last - implicit + 1
-        column = next(iter(series.columns)) if len(series.columns) == 1 else None
         series_id = ids[series.name]
-        for point in series.points:
-            step = point.step
+        next_implicit = 0
+        if implicit:
+            next_implicit = _advance(session, series_id, series, implicit, explicit) - implicit + 1
+        else:
+            stepped.append((series, explicit))
+        column = next(iter(series.columns)) if len(series.columns) == 1 else None
+        for metric_id, created_at, cell, step in series.points:
             if step is None:
                 step, next_implicit = next_implicit, next_implicit + 1
-            rows.append((series_id, point.metric_id, step, point.created_at, _numeric(point.cell),
-                         _compact(column, point.cell)))
+            value, kept = _stored(column, cell)
+            rows.append((series_id, metric_id, step, bind_time(created_at), value,
+                         None if kept is None else bind_cell(kept)))
     if rows:
-        _insert_points(session, rows)
+        _insert_points(connection, rows)
+    for series, explicit in stepped:
+        _advance(session, ids[series.name], series, 0, explicit)
     return len(rows)
 
 
 _POINT_COLUMNS = ("series_id", "metric_id", "step", "created_at", "value", "cell")
 
 
-def _insert_points(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """One executemany of rows in ``_POINT_COLUMNS`` order, with the columns' own bind processors
-    applied once per distinct value: SQLAlchemy's generic per-row parameter handling costs more than
-    the database does for a 1,000-point batch."""
-    connection = session.connection()
-    dialect = connection.dialect
-    table = MetricPoint.__table__
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in _POINT_COLUMNS]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (f"INSERT INTO {table.name} ({', '.join(_POINT_COLUMNS)}) "
-                 f"VALUES ({', '.join([marker] * len(_POINT_COLUMNS))})")
-    columns = list(zip(*rows))
-    for index, process in enumerate(processors):
-        if process is not None:
-            columns[index] = _bound(columns[index], process)
-    connection.exec_driver_sql(statement, list(zip(*columns)))
+def _binders(dialect: Dialect) -> tuple[Callable[[datetime], Any], Callable[[dict[str, Any]], Any]]:
+    """The bind processors of a point's time and cell (the columns the driver does not take as they
+    are), the time's run once per distinct time (a batch's points mostly share theirs): rows built
+    with them go to the driver as they are, as SQLAlchemy's per-row parameter handling costs more
+    than the database does for a 1,000-point batch."""
+    columns = MetricPoint.__table__.c
+    process_time = columns.created_at.type._cached_bind_processor(dialect) or (lambda value: value)
+    bind_cell = columns.cell.type._cached_bind_processor(dialect) or (lambda value: value)
+    times: dict[datetime, Any] = {}
+
+    def bind_time(value: datetime) -> Any:
+        bound = times.get(value)
+        if bound is None:
+            bound = times[value] = process_time(value)
+        return bound
+
+    return bind_time, bind_cell
 
 
-def _bound(values: tuple[Any, ...], process: Callable[[Any], Any]) -> list[Any]:
-    """``process`` of each value, computed once per distinct value (the points of a batch mostly
-    share their time); None stays SQL NULL and unhashable cells are processed one by one."""
-    memo: dict[Any, Any] = {None: None}
-    return [process(v) if type(v) is dict else memo[v] if v in memo else memo.setdefault(v, process(v))
-            for v in values]
+def _insert_points(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Rows in ``_POINT_COLUMNS`` order, bound. On PostgreSQL (psycopg) they go as one COPY, which costs
+    the server a fraction of a thousand INSERTs; elsewhere (SQLite, in-process) as one executemany."""
+    table, names = MetricPoint.__table__.name, ", ".join(_POINT_COLUMNS)
+    if connection.dialect.driver == "psycopg":
+        with connection.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    else:
+        markers = ", ".join(["?" if connection.dialect.paramstyle == "qmark" else "%s"] * len(_POINT_COLUMNS))
+        connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({markers})", rows)
 
 
 def list_series(session: Session, run: Run) -> list[MetricSeries]:

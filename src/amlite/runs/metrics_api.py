@@ -48,7 +48,8 @@ def _max_points(request: Request) -> int:
 
 
 @router.post(RUN + "/metrics", operation_id="RunMetrics_Post")
-def post_metric(request: Request, experimentName: str, runId: str, body: MetricDto = body_of(MetricDto),
+def post_metric(request: Request, experimentName: str, runId: str,
+                body: MetricDto = body_of(MetricDto, exact_first=True),
                 workspace: Resource = WRITE, session: Session = DB):
     run = _experiment_run(session, workspace, experimentName, runId)
     metrics.ingest(session, run, metrics.from_v1([body]), _max_points(request))
@@ -56,7 +57,8 @@ def post_metric(request: Request, experimentName: str, runId: str, body: MetricD
 
 
 @router.post(RUN + "/batch/metrics", operation_id="RunMetrics_BatchPost")
-def post_metrics(request: Request, experimentName: str, runId: str, body: BatchMetricDto = body_of(BatchMetricDto),
+def post_metrics(request: Request, experimentName: str, runId: str,
+                 body: BatchMetricDto = body_of(BatchMetricDto, exact_first=True),
                  workspace: Resource = WRITE, session: Session = DB):
     run = _experiment_run(session, workspace, experimentName, runId)
     metrics.ingest(session, run, metrics.from_v1(body.values), _max_points(request))
@@ -140,7 +142,8 @@ def latest_metrics(experimentName: str, body: LatestMetricsRequest = body_of(Lat
 
 
 @router.post(V2_RUN + "/batch", operation_id="MetricV2_PostRunMetrics")
-def post_metrics_v2(request: Request, runId: str, body: BatchMetricV2Dto = body_of(BatchMetricV2Dto),
+def post_metrics_v2(request: Request, runId: str,
+                    body: BatchMetricV2Dto = body_of(BatchMetricV2Dto, exact_first=True),
                     workspace: Resource = WRITE, session: Session = DB):
     run = get_run(session, workspace, runId)
     metrics.ingest(session, run, metrics.from_v2(body.values), _max_points(request))
