@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, case, select, update
+from sqlalchemy import Connection, Dialect, bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,19 +129,26 @@ def _steps(series: IncomingSeries) -> tuple[int, int]:
     return implicit, explicit
 
 
-def _advance(session: Session, series_id: int, series: IncomingSeries, implicit: int, explicit: int) -> int:
-    """Count the series' new points, move its last step past them, keep its latest value; answers the
-    new last step. The points without a step take the ``implicit`` steps up to it, after the highest
-    step so far (stored, or ``explicit``: the highest this batch names)."""
-    highest = case((MetricSeries.last_step >= explicit, MetricSeries.last_step), else_=explicit)
+_SERIES = MetricSeries.__table__.c
+# Count a series' new points, move its last step past them and keep its latest value, answering the
+# new last step: the points without a step take the ``implicit`` steps up to it, after the highest step
+# so far (stored, or ``explicit``: the highest the batch names). Built once: a Core statement with
+# parameters costs a fraction of an ORM update made for each batch.
+_ADVANCE = update(MetricSeries.__table__).where(_SERIES.id == bindparam("series_id")).values(
+    point_count=_SERIES.point_count + bindparam("count"),
+    last_step=case((_SERIES.last_step >= bindparam("explicit"), _SERIES.last_step),
+                   else_=bindparam("explicit")) + bindparam("implicit"),
+    latest_cell=bindparam("latest_cell", type_=_SERIES.latest_cell.type),
+    latest_at=bindparam("latest_at", type_=_SERIES.latest_at.type),
+).returning(_SERIES.last_step)
+
+
+def _advance(connection: Connection, series_id: int, series: IncomingSeries, implicit: int, explicit: int) -> int:
     _metric_id, latest_at, latest_cell, _step = series.points[-1]
-    return session.execute(
-        update(MetricSeries).where(MetricSeries.id == series_id).values(
-            point_count=MetricSeries.point_count + len(series.points),
-            last_step=highest + implicit,
-            latest_cell=latest_cell, latest_at=latest_at,
-        ).returning(MetricSeries.last_step)
-    ).scalar_one()
+    return connection.execute(_ADVANCE, {
+        "series_id": series_id, "count": len(series.points), "explicit": explicit, "implicit": implicit,
+        "latest_cell": latest_cell, "latest_at": latest_at,
+    }).scalar_one()
 
 
 def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_points: int) -> int:
@@ -166,7 +173,7 @@ def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_point
         series_id = ids[series.name]
         next_implicit = 0
         if implicit:
-            next_implicit = _advance(session, series_id, series, implicit, explicit) - implicit + 1
+            next_implicit = _advance(connection, series_id, series, implicit, explicit) - implicit + 1
         else:
             stepped.append((series, explicit))
         column = next(iter(series.columns)) if len(series.columns) == 1 else None
@@ -179,7 +186,7 @@ def ingest(session: Session, run: Run, incoming: list[IncomingSeries], max_point
     if rows:
         _insert_points(connection, rows)
     for series, explicit in stepped:
-        _advance(session, ids[series.name], series, 0, explicit)
+        _advance(connection, ids[series.name], series, 0, explicit)
     return len(rows)
 
 
