@@ -55,14 +55,22 @@ def from_v1(dtos: list[MetricDto]) -> list[IncomingSeries]:
     series: dict[str, IncomingSeries] = {}
     received = utcnow()
     for dto in dtos:
-        columns = {p.name or p.propertyId: p.type or "none" for p in (dto.metric_schema.properties if dto.metric_schema else [])}
-        if not columns and dto.cells:
-            columns = {key: type(value).__name__ for key, value in dto.cells[0].items()}
-        metric_id, created = dto.metricId or str(uuid.uuid4()), _utc(dto.createdUtc, received)
-        target = series.setdefault(dto.name, IncomingSeries(dto.name, dto.metricType, columns, dto.description,
-                                                            dto.dataLocation))
-        target.points.extend((metric_id, created, cell, None) for cell in dto.cells)
+        target = series.get(dto.name)
+        if target is None:
+            target = series[dto.name] = IncomingSeries(dto.name, dto.metricType, _v1_columns(dto), dto.description,
+                                                       dto.dataLocation)
+        metric_id = dto.metricId or str(uuid.uuid4())
+        created = received if dto.createdUtc is None else _utc(dto.createdUtc)
+        for cell in dto.cells:
+            target.points.append((metric_id, created, cell, None))
     return list(series.values())
+
+
+def _v1_columns(dto: MetricDto) -> dict[str, str]:
+    """A series' columns: its schema's properties, or else the keys of its first cell."""
+    if dto.metric_schema and dto.metric_schema.properties:
+        return {p.name or p.propertyId: p.type or "none" for p in dto.metric_schema.properties}
+    return {key: type(value).__name__ for key, value in dto.cells[0].items()} if dto.cells else {}
 
 
 def from_v2(dtos: list[MetricV2Dto]) -> list[IncomingSeries]:
