@@ -84,6 +84,30 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
 """
+# The same score.py behind a bare ASGI app, in the service's environment: the most any server can do
+# with this model (no keys, no log, one hop, one process); amlite's distance to it is its own overhead.
+MODEL_CEILING = """
+import json
+
+import score
+
+score.init()
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    answer = json.dumps(score.run(body.decode())).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
+    await send({"type": "http.response.body", "body": answer})
+"""
 
 
 # --- load ------------------------------------------------------------------------------------------
@@ -184,9 +208,9 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, seconds: float = 3
 class Process:
     """A server in its own process group, stopped with it."""
 
-    def __init__(self, command: list[str], log: Path, cwd: Path | None = None) -> None:
+    def __init__(self, command: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.log = log.open("ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, **(env or {})}
         env["PATH"] = os.pathsep.join([str(Path(command[0]).parent), env.get("PATH", "")])  # mlflow runs `uvicorn`
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                         start_new_session=True)
@@ -245,18 +269,26 @@ def run_mlflow(workdir: Path, model_dir: Path, args) -> tuple[dict[int, Row], li
         server.stop()
 
 
-def run_ceiling(workdir: Path, args) -> dict[int, Row]:
-    (workdir / "ceiling_app.py").write_text(CEILING)
+def run_ceiling(workdir: Path, args, model_dir: Path | None = None) -> dict[int, Row]:
+    """The bare ASGI app on uvicorn; with ``model_dir``, the one that calls score.py (``AZUREML_MODEL_DIR``
+    set as amlite sets it). Both in the MLflow environment: the interpreter of amlite's service, and the
+    uvicorn that serves MLflow."""
+    folder = workdir / ("model-ceiling" if model_dir else "ceiling")
+    folder.mkdir()
+    (folder / "ceiling_app.py").write_text(MODEL_CEILING if model_dir else CEILING)
+    if model_dir:
+        (folder / "score.py").write_text(SCORE)
     port = free_port()
     workers = ["--workers", str(args.workers)] if args.workers > 1 else []
-    server = Process([sys.executable, "-m", "uvicorn", "ceiling_app:app", "--host", "127.0.0.1", "--port", str(port),
-                      "--log-level", "warning", "--no-access-log", *workers], workdir / "ceiling.log", cwd=workdir)
+    server = Process([str(MLFLOW_VENV / "bin" / "python"), "-m", "uvicorn", "ceiling_app:app", "--host", "127.0.0.1", "--port", str(port),
+                      "--log-level", "warning", "--no-access-log", *workers], folder / "ceiling.log", cwd=folder,
+                     env={"AZUREML_MODEL_DIR": str(model_dir)} if model_dir else None)
     try:
         url = f"http://127.0.0.1:{port}/score"
         deadline = time.monotonic() + 60
         while True:
             try:
-                httpx.post(url, json={}).raise_for_status()
+                httpx.post(url, json={"data": SAMPLE}).raise_for_status()
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or server.process.poll() is not None:
@@ -272,16 +304,18 @@ def run_ceiling(workdir: Path, args) -> dict[int, Row]:
 
 def render(results: dict[str, dict[int, Row]]) -> str:
     header = ["concurrency", "system", "requests/s", "p50 ms", "p99 ms", "errors", "vs MLflow (req/s)",
-              "vs ceiling (req/s)"]
+              "vs ceiling (req/s)", "vs ceiling + score.py"]
     rows = []
     for concurrency in CONCURRENCY:
         mlflow, ceiling = results["MLflow"][concurrency], results["ceiling (bare ASGI)"][concurrency]
+        with_model = results["bare ASGI + score.py"][concurrency]
         for name, by_concurrency in results.items():
             row = by_concurrency[concurrency]
             rows.append([str(concurrency), name, f"{row.rate:,.0f}", f"{row.percentile(0.5):.2f}",
                          f"{row.percentile(0.99):.2f}", str(row.errors),
                          f"{row.rate / mlflow.rate:.2f}x" if mlflow.rate else "-",
-                         f"{row.rate / ceiling.rate:.0%}" if ceiling.rate else "-"])
+                         f"{row.rate / ceiling.rate:.0%}" if ceiling.rate else "-",
+                         f"{row.rate / with_model.rate:.0%}" if with_model.rate else "-"])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
@@ -309,6 +343,8 @@ def main() -> None:
         results["MLflow"], mlflow_check = run_mlflow(workdir, model_dir, args)
         print("ceiling ...", file=sys.stderr, flush=True)
         results["ceiling (bare ASGI)"] = run_ceiling(workdir, args)
+        print("ceiling with the model ...", file=sys.stderr, flush=True)
+        results["bare ASGI + score.py"] = run_ceiling(workdir, args, model_dir)
         if amlite_check != mlflow_check:
             print(f"WARNING: predictions differ: amlite {amlite_check}, MLflow {mlflow_check}", file=sys.stderr)
         rev = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent), "rev-parse", "--short", "HEAD"],
