@@ -208,7 +208,8 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, seconds: float = 3
 class Process:
     """A server in its own process group, stopped with it."""
 
-    def __init__(self, command: list[str], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, command: list[str], log: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.log = log.open("ab")
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, **(env or {})}
         env["PATH"] = os.pathsep.join([str(Path(command[0]).parent), env.get("PATH", "")])  # mlflow runs `uvicorn`
@@ -280,8 +281,9 @@ def run_ceiling(workdir: Path, args, model_dir: Path | None = None) -> dict[int,
         (folder / "score.py").write_text(SCORE)
     port = free_port()
     workers = ["--workers", str(args.workers)] if args.workers > 1 else []
-    server = Process([str(MLFLOW_VENV / "bin" / "python"), "-m", "uvicorn", "ceiling_app:app", "--host", "127.0.0.1", "--port", str(port),
-                      "--log-level", "warning", "--no-access-log", *workers], folder / "ceiling.log", cwd=folder,
+    server = Process([str(MLFLOW_VENV / "bin" / "python"), "-m", "uvicorn", "ceiling_app:app", "--host", "127.0.0.1",
+                      "--port", str(port), "--log-level", "warning", "--no-access-log", *workers], folder / "ceiling.log",
+                     cwd=folder,
                      env={"AZUREML_MODEL_DIR": str(model_dir)} if model_dir else None)
     try:
         url = f"http://127.0.0.1:{port}/score"
