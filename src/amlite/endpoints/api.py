@@ -23,6 +23,7 @@ from amlite.identity.rbac import Authorizer
 from amlite.registry.api import COUNT, PATCH, SKIP_TOKEN, page_response
 from amlite.registry.mms import LEGACY, MMS, VERSION
 from amlite.registry.patch import JsonPatchOperation
+from amlite.registry.tables import Model
 from amlite.web.body import body_of
 from amlite.web.deps import DB, app_context
 from amlite.web.responses import json_response
@@ -47,8 +48,10 @@ DELETE = services_in("services/delete")
 LIST_KEYS = services_in("services/listkeys/action")
 
 
-def render(services: Services, service: Service) -> dict[str, Any]:
-    return service_json(service, services.models_of(service), services.supervisor.scoring_base)
+def render(services: Services, service: Service, models: dict[str, list[Model]] | None = None) -> dict[str, Any]:
+    """The service's JSON; ``models`` (by service id) when a page of services fetched theirs at once."""
+    models = services.models_of([service]) if models is None else models
+    return service_json(service, models[service.id], services.supervisor.scoring_base)
 
 
 def prefix_of(request: Request, segment: str) -> str:
@@ -90,7 +93,9 @@ def list_services(request: Request, name: str | None = None, modelId: str | None
                          compute_type=computeType, tags=",".join(filter(None, (tags, tag))) or None,
                          properties=properties, order_by=orderby or dollar_orderby, count=count,
                          skip_token=skip_token)
-    return page_response(request, services.list(query), lambda service: render(services, service))
+    page = services.list(query)
+    models = services.models_of(page.items)
+    return page_response(request, page, lambda service: render(services, service, models))
 
 
 @router.get(MMS + "/services/{id}", operation_id="Services_QueryById")

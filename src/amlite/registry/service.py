@@ -217,7 +217,7 @@ class Registry:
 
     def patch_asset(self, asset_id: str, operations: list[JsonPatchOperation]) -> Asset:
         asset = self.get_asset(asset_id)
-        changes = self.patched_changes(AssetChanges, asset_patchable(asset), operations, asset.properties)
+        changes = self.patched_changes(AssetChanges, apply_patch(asset_patchable(asset), operations), asset.properties)
         asset.description = changes.description
         asset.kv_tags = changes.kvTags or {}
         asset.properties = changes.properties or {}
@@ -330,7 +330,7 @@ class Registry:
 
     def patch_model(self, model_id: str, operations: list[JsonPatchOperation]) -> Model:
         model = self.get_model(model_id)
-        changes = self.patched_changes(ModelChanges, model_patchable(model), operations, model.properties)
+        changes = self.patched_changes(ModelChanges, apply_patch(model_patchable(model), operations), model.properties)
         model.description = changes.description
         model.kv_tags = changes.kvTags or {}
         model.properties = changes.properties or {}
@@ -353,10 +353,9 @@ class Registry:
     # --- shared -----------------------------------------------------------------------------------
 
     @staticmethod
-    def patched_changes(members: type[M], document: dict[str, Any], operations: list[JsonPatchOperation],
-                 properties: dict[str, str]) -> M:
-        """The patched members, checked: typed as the wire model says, and properties only added to."""
-        changes = parse_model(members, apply_patch(document, operations))
+    def patched_changes(members: type[M], patched: dict[str, Any], properties: dict[str, str]) -> M:
+        """A patched document's members, checked: typed as the wire model says, and properties only added to."""
+        changes = parse_model(members, patched)
         for key, value in properties.items():
             if (changes.properties or {}).get(key) != value:
                 raise BadRequest(f"Property '{key}' cannot be changed or removed: properties are immutable "

@@ -122,6 +122,9 @@ class Upstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.exchange: Exchange | None = None
+        # (status, content type, x-ms- header lines, where the body starts, where it ends) of the answer
+        # being read: its head is parsed once, however many chunks its body comes in
+        self.head: tuple[int, bytes, bytes, int, int] | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -133,10 +136,22 @@ class Upstream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
         buffer += data
-        end = buffer.find(b"\r\n\r\n")
-        if end < 0:
+        if self.head is None and not self.read_head():
             return
-        lines = bytes(buffer[:end]).split(b"\r\n")
+        status, content_type, extra, start, total = self.head
+        if len(buffer) < total:
+            return
+        body = bytes(buffer[start:total])
+        del buffer[:total]
+        self.head = None
+        exchange, self.exchange = self.exchange, None
+        self.front.answered(self, exchange, status, content_type, body, extra)
+
+    def read_head(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        lines = bytes(self.buffer[:end]).split(b"\r\n")
         length, content_type, extra = 0, TEXT, b""
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -147,13 +162,8 @@ class Upstream(asyncio.Protocol):
                 content_type = value.strip()
             elif name.startswith(b"x-ms-"):
                 extra += line + b"\r\n"
-        total = end + 4 + length
-        if len(buffer) < total:
-            return
-        body = bytes(buffer[end + 4:total])
-        del buffer[:total]
-        exchange, self.exchange = self.exchange, None
-        self.front.answered(self, exchange, int(lines[0].split(b" ", 2)[1]), content_type, body, extra)
+        self.head = (int(lines[0].split(b" ", 2)[1]), content_type, extra, end + 4, end + 4 + length)
+        return True
 
     def connection_lost(self, exc) -> None:
         replica = self.replica

@@ -88,6 +88,9 @@ class Connection(asyncio.Protocol):
         self.scorer = scorer
         self.buffer = bytearray()
         self.transport = None
+        # (head lines, where the body starts, where it ends) of the request being read: parsed once,
+        # however many chunks its body comes in
+        self.head: tuple[list[bytes], int, int] | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -95,22 +98,27 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
         buffer += data
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            lines = bytes(buffer[:end]).split(b"\r\n")
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            total = end + 4 + length
+        while self.head is not None or self.read_head():
+            lines, start, total = self.head
             if len(buffer) < total:
                 return
-            body = bytes(buffer[end + 4:total])
+            body = bytes(buffer[start:total])
             del buffer[:total]
+            self.head = None
             self.transport.write(self.scorer.handle(lines[0].split(b" ", 1)[0], lines, body))
+
+    def read_head(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        lines = bytes(self.buffer[:end]).split(b"\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        self.head = (lines, end + 4, end + 4 + length)
+        return True
 
 
 def load_entry_script(path: str):
