@@ -12,7 +12,6 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from xml.etree import ElementTree
 
@@ -22,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from amlite.artifacts.links import BlobLinks
 from amlite.artifacts.stores import ArtifactStore, BlobInfo
+from amlite.artifacts.stores.base import HashedChunks
 from amlite.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, PreconditionFailed, RangeNotSatisfiable
 from amlite.web.body import body_chunks
 from amlite.web.deps import app_context
@@ -108,23 +108,6 @@ def _range(request: Request, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-class _Md5:
-    """The MD5 of the chunks that pass; with an expected ``Content-MD5``, a mismatch fails the upload at
-    its end, before the store commits it."""
-
-    def __init__(self, chunks: Iterable[bytes], expected: bytes | None) -> None:
-        self.chunks, self.expected = chunks, expected
-        self.digest = hashlib.md5(usedforsecurity=False)
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.chunks:
-            self.digest.update(chunk)
-            yield chunk
-        if self.expected is not None and self.digest.digest() != self.expected:
-            raise BadRequest("The MD5 value specified in the request did not match with the MD5 value calculated "
-                             "by the server.", code="Md5Mismatch")
-
-
 def _content_md5(request: Request) -> bytes | None:
     header = request.headers.get("content-md5")
     if header is None:
@@ -204,15 +187,15 @@ async def _put_blob(request: Request, target: Target, max_bytes: int) -> Respons
         raise BadRequest(f"The blob type '{blob_type}' is not supported here: use BlockBlob.",
                          code="InvalidHeaderValue")
     _check_length(request, max_bytes)
-    checked = _Md5(body_chunks(request), _content_md5(request))
     store, account, container, name = target
 
     def write() -> BlobInfo:
         _check_write_conditions(request, target)
-        return store.write(account, container, name, checked, _content_type(request), max_bytes)
+        return store.write(account, container, name, body_chunks(request), _content_type(request), max_bytes,
+                           _content_md5(request))
 
     info = await run_in_threadpool(write)
-    return _written(info, checked.digest.digest())
+    return _written(info, info.md5)
 
 
 async def _put_block(request: Request, target: Target, block_id: str | None, max_bytes: int) -> Response:
@@ -220,7 +203,7 @@ async def _put_block(request: Request, target: Target, block_id: str | None, max
         raise BadRequest("A query parameter that's mandatory for this request is not specified: blockid.",
                          code="MissingRequiredQueryParameter")
     _check_length(request, max_bytes)
-    checked = _Md5(body_chunks(request), _content_md5(request))
+    checked = HashedChunks(body_chunks(request), _content_md5(request))
     await run_in_threadpool(target[0].stage_block, *target[1:], block_id, checked, max_bytes)
     return Response(status_code=201, headers={
         "Content-MD5": _b64(checked.digest.digest()), "x-ms-request-server-encrypted": "true",

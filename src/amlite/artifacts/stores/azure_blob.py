@@ -17,6 +17,7 @@ from azure.storage.blob import BlobBlock, BlobProperties, BlobServiceClient, Con
 
 from amlite.artifacts.stores.base import (
     BlobInfo,
+    HashedChunks,
     check_account,
     check_block_id,
     check_container,
@@ -27,19 +28,6 @@ from amlite.errors import BadRequest, PayloadTooLarge
 
 BLOCK = 4 << 20
 BLOCK_ID_LENGTH = 48
-
-
-class _Md5Counter:
-    """The MD5 of the chunks that went through, so a streamed upload can set its Content-MD5 after."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self.digest = hashlib.md5(usedforsecurity=False)
-        self.chunks = iter(chunks)
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.chunks:
-            self.digest.update(chunk)
-            yield chunk
 
 
 def parse_uri(uri: str) -> tuple[str, str, str]:
@@ -77,9 +65,10 @@ class AzureBlobStore:
         return self.container.get_blob_client(blob_name)
 
     def write(self, account: str, container: str, name: str, chunks: Iterable[bytes],
-              content_type: str | None = None, max_bytes: int | None = None) -> BlobInfo:
+              content_type: str | None = None, max_bytes: int | None = None,
+              content_md5: bytes | None = None) -> BlobInfo:
         blob = self._blob(account, container, name)
-        counted = _Md5Counter(limited(chunks, max_bytes))
+        counted = HashedChunks(limited(chunks, max_bytes), content_md5)
         ids = self._stage_all(blob, counted)
         return self._commit(blob, name, ids, content_type, counted.digest.digest())
 

@@ -7,6 +7,7 @@ of chunks and come out as an iterator of chunks.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,14 +35,33 @@ class BlobInfo:
         return f'"0x{self.md5.hex()[:16].upper()}"'
 
 
+class HashedChunks:
+    """An upload's chunks, passed on while their MD5 is computed; with ``expected`` (a Content-MD5), a
+    mismatch fails the upload after its last chunk, before whoever consumes them commits it."""
+
+    def __init__(self, chunks: Iterable[bytes], expected: bytes | None = None) -> None:
+        self.chunks, self.expected = chunks, expected
+        self.digest = hashlib.md5(usedforsecurity=False)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.digest.update(chunk)
+            yield chunk
+        if self.expected is not None and self.digest.digest() != self.expected:
+            raise BadRequest("The MD5 value specified in the request did not match with the MD5 value calculated "
+                             "by the server.", code="Md5Mismatch")
+
+
 class ArtifactStore(Protocol):
     """Blobs addressed by (account, container, name); names use ``/`` between folders."""
 
     uri: str
 
     def write(self, account: str, container: str, name: str, chunks: Iterable[bytes],
-              content_type: str | None = None, max_bytes: int | None = None) -> BlobInfo:
-        """Create or replace a blob; raises BadRequest past ``max_bytes`` and keeps the old blob."""
+              content_type: str | None = None, max_bytes: int | None = None,
+              content_md5: bytes | None = None) -> BlobInfo:
+        """Create or replace a blob; raises BadRequest past ``max_bytes`` or when the bytes' MD5 is not
+        ``content_md5``, and then keeps the old blob."""
 
     def append(self, account: str, container: str, name: str, chunks: Iterable[bytes],
                max_bytes: int | None = None) -> BlobInfo:

@@ -20,6 +20,7 @@ from pathlib import Path
 from amlite.artifacts.stores.base import (
     CHUNK,
     BlobInfo,
+    HashedChunks,
     check_account,
     check_block_id,
     check_container,
@@ -52,9 +53,11 @@ class FileStore:
     # --- writing -----------------------------------------------------------------------------
 
     def write(self, account: str, container: str, name: str, chunks: Iterable[bytes],
-              content_type: str | None = None, max_bytes: int | None = None) -> BlobInfo:
+              content_type: str | None = None, max_bytes: int | None = None,
+              content_md5: bytes | None = None) -> BlobInfo:
         target = self.path(account, container, name)
-        return self._replace(target, account, container, name, limited(chunks, max_bytes), content_type)
+        return self._replace(target, account, container, name, HashedChunks(limited(chunks, max_bytes), content_md5),
+                             content_type)
 
     def append(self, account: str, container: str, name: str, chunks: Iterable[bytes],
                max_bytes: int | None = None) -> BlobInfo:
@@ -104,26 +107,25 @@ class FileStore:
                     while chunk := source.read(CHUNK):
                         yield chunk
 
-        info = self._replace(target, account, container, name, limited(blocks(), max_bytes), content_type)
+        info = self._replace(target, account, container, name, HashedChunks(limited(blocks(), max_bytes)),
+                             content_type)
         shutil.rmtree(folder, ignore_errors=True)
         return info
 
-    def _replace(self, target: Path, account: str, container: str, name: str, chunks: Iterable[bytes],
+    def _replace(self, target: Path, account: str, container: str, name: str, chunks: HashedChunks,
                  content_type: str | None) -> BlobInfo:
         if target.is_dir():
             raise BadRequest(f"'{name}' is a folder of artifacts, not one.", code="InvalidArtifactPath")
         target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.md5(usedforsecurity=False)
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".upload-", delete=False) as out:
             try:
                 for chunk in chunks:
-                    digest.update(chunk)
                     out.write(chunk)
             except BaseException:
                 os.unlink(out.name)
                 raise
         os.replace(out.name, target)
-        return self._describe(target, account, container, name, digest.digest(), content_type)
+        return self._describe(target, account, container, name, chunks.digest.digest(), content_type)
 
     # --- reading -----------------------------------------------------------------------------
 
